@@ -1,0 +1,58 @@
+# The two commands a reader needs: `make book` and `make test`. `make help` lists all.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NOTEBOOKS := notebooks
+
+.PHONY: help venv book test test-unit lint test-notebooks test-book test-browser bench lab clean
+
+help:
+	@echo "make book        build the HTML book, executing every notebook (_build/html)"
+	@echo "make test        everything that must pass: lint, unit tests, notebooks, strict book build, browser tests"
+	@echo "make test-unit   the package's unit tests only (fast)"
+	@echo "make bench       time each notebook (seconds, peak memory) into bench/notebooks.md"
+	@echo "make lab         JupyterLab on the notebooks"
+	@echo "make clean       remove the built book and the execution cache"
+
+# The virtual environment, (re)made when requirements.txt or pyproject.toml change.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --builder html
+	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+
+test: lint test-unit test-notebooks test-book test-browser
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench $(NOTEBOOKS)
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests -m "not book and not browser"
+
+# Every notebook, solutions included, top to bottom; outputs are not compared (lax).
+test-notebooks: $(STAMP)
+	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider $(NOTEBOOKS)
+
+# The book with warnings as errors (-W), nitpicky references (-n), all problems listed.
+test-book: $(STAMP)
+	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest -q tests -m browser
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab $(NOTEBOOKS)
+
+clean:
+	rm -rf _build .jupyter_cache

@@ -1,0 +1,36 @@
+"""Reproducibility and device choice, in one place for every chapter."""
+
+import os
+import random
+
+import numpy as np
+import torch
+
+
+def set_seed(seed: int = 0) -> None:
+    """Seed Python, NumPy and PyTorch (CPU and every GPU) so a notebook repeats itself."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"set_seed expects a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    os.environ["PYTHONHASHSEED"] = str(seed)
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """The best device present: CUDA, then Apple's MPS, then the CPU.
+
+    ``prefer="cpu"`` (or the environment variable ``ATTNBOOK_DEVICE=cpu``) forces a
+    device, e.g. to compare a GPU run with a CPU one.
+    """
+    prefer = prefer or os.environ.get("ATTNBOOK_DEVICE")
+    if prefer is not None:
+        device = torch.device(prefer)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device 'cuda' was asked for, but torch sees no CUDA GPU")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")

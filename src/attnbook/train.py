@@ -1,0 +1,53 @@
+"""A small training loop shared by the chapters: progress bar and history, nothing hidden.
+
+The chapter writes the step (forward, loss, backward, update) where the reader
+sees it; ``train_steps`` only repeats it, shows progress and records the metrics.
+"""
+
+from collections.abc import Callable
+
+import matplotlib.pyplot as plt
+from tqdm import tqdm  # plain text bar: renders the same in a notebook, a terminal and the book
+
+History = dict[str, list[float]]
+
+
+def train_steps(step: Callable[[int], dict[str, float]], num_steps: int,
+                desc: str = "training", log_every: int = 1,
+                progress: bool = True) -> History:
+    """Call ``step(i)`` for ``i`` in ``range(num_steps)``; it returns its metrics as floats.
+
+    Returns the history: a list per metric, one entry every ``log_every`` steps
+    (plus ``"step"``, the step numbers).
+    """
+    if num_steps < 1 or log_every < 1:
+        raise ValueError(f"num_steps and log_every must be >= 1, got {num_steps}, {log_every}")
+    history: History = {"step": []}
+    bar = tqdm(range(num_steps), desc=desc, disable=not progress, mininterval=1.0)
+    for i in bar:
+        metrics = step(i)
+        if not isinstance(metrics, dict):
+            raise TypeError(f"step() should return a dict of metrics, got {type(metrics).__name__}")
+        if i % log_every == 0 or i == num_steps - 1:
+            history["step"].append(i)
+            for key, value in metrics.items():
+                history.setdefault(key, []).append(float(value))
+            bar.set_postfix({k: f"{float(v):.3g}" for k, v in metrics.items()}, refresh=False)
+    return history
+
+
+def plot_history(histories: dict[str, History], metric: str = "loss", ax=None,
+                 logy: bool = False):
+    """Plot one metric of several runs against the step, one line per run."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3))
+    for name, history in histories.items():
+        if metric not in history:
+            raise KeyError(f"run {name!r} has no metric {metric!r}; it has {sorted(history)}")
+        ax.plot(history["step"], history[metric], label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel(metric)
+    if logy:
+        ax.set_yscale("log")
+    ax.legend()
+    return ax
