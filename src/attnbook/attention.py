@@ -1,4 +1,5 @@
-"""Attention as taught in chapter 4: masks, masked softmax, scaled dot-product attention.
+"""Attention as taught in chapter 4: masks, masked softmax, scaled dot-product attention
+and the scoring functions (dot, scaled dot, cosine, general, additive, location-based).
 
 Shapes (``book/notation.md``): queries (..., T, d), keys (..., S, d),
 values (..., S, d_v), scores and weights (..., T, S). A boolean ``mask`` is
@@ -7,6 +8,7 @@ True where a query may attend to a key, as in PyTorch's
 """
 
 import torch
+from torch import nn
 
 from attnbook.shapes import check_float, check_shape
 
@@ -84,6 +86,10 @@ def scaled_dot_product_attention(queries: torch.Tensor, keys: torch.Tensor,
         if x.dim() < 2:
             raise ValueError(f"{name} should have at least 2 dimensions (length, features), "
                              f"got shape {tuple(x.shape)}")
+    if not queries.dim() == keys.dim() == values.dim():
+        raise ValueError(f"queries, keys and values should have the same number of dimensions "
+                         f"(..., length, features); got shapes {tuple(queries.shape)}, "
+                         f"{tuple(keys.shape)}, {tuple(values.shape)}")
     lead = (None,) * (queries.dim() - 2)
     dims = check_shape(queries, (*lead, "T", "d"), "queries")
     dims = check_shape(keys, (*lead, "S", "d"), "keys", dims)
@@ -95,3 +101,97 @@ def scaled_dot_product_attention(queries: torch.Tensor, keys: torch.Tensor,
     scores = queries @ keys.transpose(-2, -1) / d**0.5  # (..., T, d) @ (..., d, S) -> (..., T, S)
     weights = masked_softmax(scores, valid_lens=valid_lens, mask=mask)  # rows sum to 1
     return weights @ values, weights  # (..., T, d_v), (..., T, S)
+
+
+# Scoring functions: queries (..., T, d_q) and keys (..., S, d_k) -> scores (..., T, S).
+
+
+def _check_queries_keys(queries, keys, same_features: bool = True) -> None:
+    """Clear errors for queries (..., T, d_q) and keys (..., S, d_k) with one batch shape."""
+    for x, name in ((queries, "queries"), (keys, "keys")):
+        check_float(x, name)
+        if x.dim() < 2:
+            raise ValueError(f"{name} should have at least 2 dimensions (length, features), "
+                             f"got shape {tuple(x.shape)}")
+    if queries.shape[:-2] != keys.shape[:-2]:
+        raise ValueError(f"queries and keys should share their batch dimensions; got "
+                         f"{tuple(queries.shape)} and {tuple(keys.shape)}")
+    if same_features and queries.shape[-1] != keys.shape[-1]:
+        raise ValueError(f"queries and keys should have the same feature size d; got "
+                         f"{queries.shape[-1]} and {keys.shape[-1]} (shapes "
+                         f"{tuple(queries.shape)}, {tuple(keys.shape)})")
+
+
+def dot_scores(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """Luong's *dot*: q . k for every pair; (..., T, d), (..., S, d) -> (..., T, S)."""
+    _check_queries_keys(queries, keys)
+    return queries @ keys.transpose(-2, -1)  # (..., T, d) @ (..., d, S) -> (..., T, S)
+
+
+def scaled_dot_scores(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """q . k / sqrt(d) (Vaswani et al.): unit variance for unit-variance q and k."""
+    return dot_scores(queries, keys) / queries.shape[-1] ** 0.5
+
+
+def cosine_scores(queries: torch.Tensor, keys: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Content-based (Graves et al.): cos(q, k) in [-1, 1]; (..., T, d), (..., S, d) -> (..., T, S).
+
+    Multiply by a sharpening factor (the NTM's beta) before the softmax: cosines alone
+    are too close together to make peaked weights.
+    """
+    _check_queries_keys(queries, keys)
+    q = queries / queries.norm(dim=-1, keepdim=True).clamp_min(eps)  # (..., T, d), unit rows
+    k = keys / keys.norm(dim=-1, keepdim=True).clamp_min(eps)  # (..., S, d), unit rows
+    return q @ k.transpose(-2, -1)  # (..., T, S)
+
+
+class GeneralScore(nn.Module):
+    """Luong's *general* (bilinear): q^T W k, so queries and keys may differ in size."""
+
+    def __init__(self, query_size: int, key_size: int):
+        super().__init__()
+        self.W = nn.Linear(key_size, query_size, bias=False)  # k -> W k, (d_k) -> (d_q)
+
+    def forward(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        _check_queries_keys(queries, keys, same_features=False)
+        projected = self.W(keys)  # (..., S, d_k) -> (..., S, d_q)
+        return queries @ projected.transpose(-2, -1)  # (..., T, d_q) @ (..., d_q, S)
+
+
+class AdditiveScore(nn.Module):
+    """Bahdanau's additive (concat) score: w_v^T tanh(W_q q + W_k k), a one-hidden-layer MLP.
+
+    Builds a (..., T, S, hidden) tensor: memory grows with T * S * hidden.
+    """
+
+    def __init__(self, query_size: int, key_size: int, hidden_size: int):
+        super().__init__()
+        self.W_q = nn.Linear(query_size, hidden_size, bias=False)
+        self.W_k = nn.Linear(key_size, hidden_size, bias=False)
+        self.w_v = nn.Linear(hidden_size, 1, bias=False)
+
+    def forward(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        _check_queries_keys(queries, keys, same_features=False)
+        q = self.W_q(queries).unsqueeze(-2)  # (..., T, 1, h)
+        k = self.W_k(keys).unsqueeze(-3)  # (..., 1, S, h)
+        return self.w_v(torch.tanh(q + k)).squeeze(-1)  # (..., T, S, h) -> (..., T, S)
+
+
+class LocationScore(nn.Module):
+    """Luong's *location-based* score: W_a q, one score per key position, keys unseen.
+
+    The query alone decides where to look, so it can attend to at most ``max_len``
+    positions; keys only set how many (S) are used.
+    """
+
+    def __init__(self, query_size: int, max_len: int):
+        super().__init__()
+        self.W_a = nn.Linear(query_size, max_len, bias=False)
+
+    def forward(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        _check_queries_keys(queries, keys, same_features=False)
+        S = keys.shape[-2]
+        if S > self.W_a.out_features:
+            raise ValueError(f"LocationScore was built for at most {self.W_a.out_features} "
+                             f"keys, got S = {S}")
+        return self.W_a(queries)[..., :S]  # (..., T, d_q) -> (..., T, max_len) -> (..., T, S)
