@@ -45,8 +45,10 @@ test-notebooks: $(STAMP)
 test-book: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
 
+# Headless Chromium on every page, network blocked; reuses test-book's _build/html when current.
 test-browser: $(STAMP)
 	$(BIN)/python -m pytest -q tests -m browser
+	@echo "Screenshots of every page: $(CURDIR)/_build/screenshots/"
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -52,6 +52,7 @@ INSTALL_CHROMIUM = (
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--disable-dev-shm-usage",   # Docker's 64 MB /dev/shm crashes tabs with long pages
 ]
 # The only thing the book may fetch from outside: the decorative "Open in Colab" badge
 # image at the top of each chapter (offline its alt text shows). Anything else is a bug.
