@@ -1,0 +1,236 @@
+"""RNN encoder–decoders for chapter 6: no attention, Bahdanau (additive) and Luong (general).
+
+Shapes (``book/notation.md``): B batch, S source length, T target length, H hidden
+size; the bidirectional encoder's annotations have size 2H. Each decoder offers
+
+- ``forward(tgt_in, memory) -> (logits, weights)``: teacher forcing over the whole target,
+  logits (B, T, V), weights (B, T, S) (``None`` for the decoder without attention);
+- ``init_state(memory)`` and ``step(y_prev, state, memory) -> (logits, state, weights)``:
+  one step, for greedy decoding. ``forward`` and repeated ``step`` compute the same thing.
+
+Padding never receives attention: scores go through ``attnbook.attention.masked_softmax``.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from attnbook.attention import masked_softmax, padding_mask
+from attnbook.shapes import check_shape
+
+
+@dataclass
+class Seq2SeqConfig:
+    """Model settings. ``attention`` is ``"none"``, ``"bahdanau"`` or ``"luong"``."""
+
+    src_vocab_size: int
+    tgt_vocab_size: int
+    embed_dim: int = 32
+    hidden_dim: int = 64
+    attention: str = "bahdanau"
+    pad: int = 0
+
+
+@dataclass
+class Memory:
+    """What the encoder hands the decoder: annotations (B, S, 2H), summary (B, H), lengths (B,)."""
+
+    outputs: torch.Tensor
+    summary: torch.Tensor
+    src_len: torch.Tensor
+
+    @property
+    def mask(self) -> torch.Tensor:
+        """(B, S) True at real source tokens."""
+        return padding_mask(self.src_len, self.outputs.shape[1])
+
+
+class Encoder(nn.Module):
+    """Bidirectional GRU; padding is skipped (packed), so it never leaks into the annotations."""
+
+    def __init__(self, cfg: Seq2SeqConfig):
+        super().__init__()
+        self.embed = nn.Embedding(cfg.src_vocab_size, cfg.embed_dim, padding_idx=cfg.pad)
+        self.rnn = nn.GRU(cfg.embed_dim, cfg.hidden_dim, batch_first=True, bidirectional=True)
+        self.bridge = nn.Linear(2 * cfg.hidden_dim, cfg.hidden_dim)
+
+    def forward(self, src: torch.Tensor, src_len: torch.Tensor) -> Memory:
+        """src (B, S) token ids, src_len (B,) -> Memory(outputs (B, S, 2H), summary (B, H))."""
+        dims = check_shape(src, ("B", "S"), "src")
+        check_shape(src_len, ("B",), "src_len", dims)
+        packed = pack_padded_sequence(self.embed(src), src_len.cpu(), batch_first=True,
+                                      enforce_sorted=False)
+        out, h_n = self.rnn(packed)  # h_n (2, B, H): forward's last step, backward's first
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])
+        summary = torch.tanh(self.bridge(torch.cat([h_n[0], h_n[1]], dim=-1)))  # (B, H)
+        return Memory(out, summary, src_len)
+
+
+class PlainDecoder(nn.Module):
+    """No attention (Cho et al. 2014): the same fixed summary c feeds every step."""
+
+    def __init__(self, cfg: Seq2SeqConfig):
+        super().__init__()
+        H, E = cfg.hidden_dim, cfg.embed_dim
+        self.embed = nn.Embedding(cfg.tgt_vocab_size, E, padding_idx=cfg.pad)
+        self.rnn = nn.GRU(E + H, H, batch_first=True)
+        self.out = nn.Linear(H + H + E, cfg.tgt_vocab_size)
+
+    def init_state(self, memory: Memory) -> torch.Tensor:
+        return memory.summary  # (B, H)
+
+    def forward(self, tgt_in: torch.Tensor, memory: Memory):
+        """tgt_in (B, T) -> logits (B, T, V), weights None (there is nothing to look at)."""
+        emb = self.embed(tgt_in)  # (B, T, E)
+        c = memory.summary[:, None].expand(-1, emb.shape[1], -1)  # (B, T, H): same every step
+        states, _ = self.rnn(torch.cat([emb, c], -1), memory.summary[None].contiguous())
+        return self.out(torch.cat([states, c, emb], -1)), None
+
+    def step(self, y_prev: torch.Tensor, state: torch.Tensor, memory: Memory):
+        emb, c = self.embed(y_prev), memory.summary  # (B, E), (B, H)
+        _, h = self.rnn(torch.cat([emb, c], -1)[:, None], state[None].contiguous())
+        return self.out(torch.cat([h[0], c, emb], -1)), h[0], None
+
+
+class AdditiveAttention(nn.Module):
+    """Bahdanau scores e_j = v^T tanh(W_q s + W_k h_j); weights = masked softmax over j."""
+
+    def __init__(self, query_dim: int, key_dim: int, attn_dim: int):
+        super().__init__()
+        self.W_q = nn.Linear(query_dim, attn_dim, bias=False)
+        self.W_k = nn.Linear(key_dim, attn_dim, bias=False)
+        self.v = nn.Linear(attn_dim, 1, bias=False)
+
+    def forward(self, query: torch.Tensor, keys_proj: torch.Tensor, values: torch.Tensor,
+                src_len: torch.Tensor):
+        """query (B, Hq), keys_proj = W_k(values) (B, S, A), values (B, S, 2H)
+        -> context (B, 2H), weights (B, S)."""
+        scores = self.v(torch.tanh(keys_proj + self.W_q(query)[:, None])).squeeze(-1)  # (B, S)
+        weights = masked_softmax(scores, src_len)  # (B, S), padding gets exactly 0
+        return (weights[:, None] @ values).squeeze(1), weights  # (B, 1, S) @ (B, S, 2H)
+
+
+class BahdanauDecoder(nn.Module):
+    """Attention *before* the step: s_{t-1} looks at the source, the context feeds the GRU."""
+
+    def __init__(self, cfg: Seq2SeqConfig):
+        super().__init__()
+        H, E = cfg.hidden_dim, cfg.embed_dim
+        self.embed = nn.Embedding(cfg.tgt_vocab_size, E, padding_idx=cfg.pad)
+        self.attention = AdditiveAttention(H, 2 * H, H)
+        self.cell = nn.GRUCell(E + 2 * H, H)
+        self.out = nn.Linear(H + 2 * H + E, cfg.tgt_vocab_size)
+
+    def init_state(self, memory: Memory):
+        # the keys' projection is the same at every step: compute it once
+        return memory.summary, self.attention.W_k(memory.outputs)
+
+    def _step(self, emb, state, memory):
+        s, keys_proj = state
+        context, weights = self.attention(s, keys_proj, memory.outputs, memory.src_len)
+        s = self.cell(torch.cat([emb, context], -1), s)  # (B, E + 2H) -> (B, H)
+        return torch.cat([s, context, emb], -1), (s, keys_proj), weights
+
+    def step(self, y_prev: torch.Tensor, state, memory: Memory):
+        features, state, weights = self._step(self.embed(y_prev), state, memory)
+        return self.out(features), state, weights
+
+    def forward(self, tgt_in: torch.Tensor, memory: Memory):
+        """tgt_in (B, T) -> logits (B, T, V), weights (B, T, S)."""
+        emb = self.embed(tgt_in)  # (B, T, E)
+        state = self.init_state(memory)
+        features, weights = [], []
+        for t in range(emb.shape[1]):  # the context of step t depends on s_{t-1}: a loop
+            f, state, w = self._step(emb[:, t], state, memory)
+            features.append(f)
+            weights.append(w)
+        return self.out(torch.stack(features, 1)), torch.stack(weights, 1)
+
+
+class LuongDecoder(nn.Module):
+    """Attention *after* the step: h_t = GRU(y_{t-1}, h_{t-1}) scores h_t^T W a_j
+    ("general"); the output reads tanh(W_c [c_t; h_t]). Without input feeding the GRU
+    never sees the context, so teacher forcing runs over all T steps at once."""
+
+    def __init__(self, cfg: Seq2SeqConfig):
+        super().__init__()
+        H, E = cfg.hidden_dim, cfg.embed_dim
+        self.embed = nn.Embedding(cfg.tgt_vocab_size, E, padding_idx=cfg.pad)
+        self.rnn = nn.GRU(E, H, batch_first=True)
+        self.W_a = nn.Linear(2 * H, H, bias=False)  # general score h^T W_a a_j
+        self.W_c = nn.Linear(2 * H + H, H)
+        self.out = nn.Linear(H, cfg.tgt_vocab_size)
+
+    def init_state(self, memory: Memory) -> torch.Tensor:
+        return memory.summary
+
+    def _attend(self, states: torch.Tensor, memory: Memory):
+        """states (B, T, H) -> logits (B, T, V), weights (B, T, S)."""
+        keys = self.W_a(memory.outputs)  # (B, S, H)
+        scores = states @ keys.transpose(1, 2)  # (B, T, H) @ (B, H, S) -> (B, T, S)
+        weights = masked_softmax(scores, memory.src_len)  # (B, T, S)
+        context = weights @ memory.outputs  # (B, T, S) @ (B, S, 2H) -> (B, T, 2H)
+        attentional = torch.tanh(self.W_c(torch.cat([context, states], -1)))  # (B, T, H)
+        return self.out(attentional), weights
+
+    def forward(self, tgt_in: torch.Tensor, memory: Memory):
+        states, _ = self.rnn(self.embed(tgt_in), memory.summary[None].contiguous())
+        return self._attend(states, memory)
+
+    def step(self, y_prev: torch.Tensor, state: torch.Tensor, memory: Memory):
+        _, h = self.rnn(self.embed(y_prev)[:, None], state[None].contiguous())
+        logits, weights = self._attend(h.transpose(0, 1), memory)  # (B, 1, V), (B, 1, S)
+        return logits[:, 0], h[0], weights[:, 0]
+
+
+DECODERS = {"none": PlainDecoder, "bahdanau": BahdanauDecoder, "luong": LuongDecoder}
+
+
+class Seq2Seq(nn.Module):
+    """Encoder + one of the three decoders."""
+
+    def __init__(self, cfg: Seq2SeqConfig):
+        super().__init__()
+        if cfg.attention not in DECODERS:
+            raise ValueError(f"attention should be one of {sorted(DECODERS)}, "
+                             f"got {cfg.attention!r}")
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.decoder = DECODERS[cfg.attention](cfg)
+
+    def forward(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor):
+        """Teacher forcing: src (B, S), src_len (B,), tgt_in (B, T)
+        -> logits (B, T, V), weights (B, T, S) or None."""
+        check_shape(tgt_in, (src.shape[0], "T"), "tgt_in")
+        return self.decoder(tgt_in, self.encoder(src, src_len))
+
+
+@torch.no_grad()
+def greedy_decode(model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor, bos: int,
+                  eos: int, max_len: int = 50):
+    """Pick the most likely word at each step until every sentence has produced ``eos``.
+
+    Returns tokens (B, T') (``eos`` included; after it, ``eos`` again as filler),
+    lengths (B,) (up to and including the first ``eos``, or ``max_len``) and
+    weights (B, T', S) (zeros after a sentence ended; ``None`` without attention).
+    """
+    memory = model.encoder(src, src_len)
+    state = model.decoder.init_state(memory)
+    B = src.shape[0]
+    y = torch.full((B,), bos, dtype=torch.long, device=src.device)
+    done = torch.zeros(B, dtype=torch.bool, device=src.device)
+    lengths = torch.full((B,), max_len, dtype=torch.long, device=src.device)
+    tokens, weights = [], []
+    for t in range(max_len):
+        logits, state, w = model.decoder.step(y, state, memory)
+        y = logits.argmax(-1).masked_fill(done, eos)  # (B,)
+        tokens.append(y)
+        if w is not None:
+            weights.append(w.masked_fill(done[:, None], 0.0))
+        lengths = torch.where(~done & (y == eos), torch.full_like(lengths, t + 1), lengths)
+        done = done | (y == eos)
+        if done.all():
+            break
+    return torch.stack(tokens, 1), lengths, (torch.stack(weights, 1) if weights else None)
