@@ -173,13 +173,15 @@ def _stale_reason() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def built_book() -> Path:
+def built_book(request) -> Path:
     """`_build/html`, reused when `make test-book` has just built it, built here otherwise."""
     reason = _stale_reason()
     if reason is not None:
         exe = Path(sys.executable).with_name("jupyter-book")
         cmd = [str(exe) if exe.exists() else "jupyter-book", "build", ".", "--builder", "html"]
-        print(f"building the book ({reason}): {' '.join(cmd)}", file=sys.stderr)
+        capture = request.config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled():
+            print(f"\nbuilding the book first ({reason}): {' '.join(cmd)}", flush=True)
         result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if result.returncode != 0:
             pytest.fail(f"the book does not build:\n{(result.stdout + result.stderr)[-4000:]}")
