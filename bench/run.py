@@ -110,7 +110,8 @@ def machine() -> str:
             f"Python {platform.python_version()}, torch {torch}")
 
 
-def table(rows: list[tuple[Path, dict]], started: dt.datetime, load: float | None) -> str:
+def table(rows: list[tuple[Path, dict]], started: dt.datetime, load: float | None,
+          wall: float) -> str:
     devices = sorted({r["device"] for _, r in rows})
     load_text = f"; load average {load:.1f} at the start" if load is not None else ""
     lines = [
@@ -135,6 +136,7 @@ def table(rows: list[tuple[Path, dict]], started: dt.datetime, load: float | Non
     peak = max(r["peak"] for _, r in rows)
     lines.append(f"| **total ({len(rows)} notebook{'s' * (len(rows) != 1)})** | **{total:.1f}** "
                  f"(= {total / 60:.1f} min) | max {peak / 2**20:.0f} | |")
+    lines += ["", f"Wall time of the whole run, kernel start-ups included: {wall:.0f} s."]
     return "\n".join(lines) + "\n"
 
 
@@ -150,13 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now(dt.timezone.utc)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     rows = []
+    begin = time.perf_counter()
     for path in paths:
         print(f"{shown(path)} ...", end=" ", flush=True)
         result = run(path)
         rows.append((path, result))
         status = f"FAILED {result['error']}" if result["error"] else "ok"
         print(f"{result['seconds']:.1f} s, {result['peak'] / 2**20:.0f} MiB, {status}", flush=True)
-    text = table(rows, started, load)
+    text = table(rows, started, load, time.perf_counter() - begin)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text, encoding="utf-8")
     print(f"\n{text}\nwritten to {args.output}")
