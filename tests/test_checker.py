@@ -27,7 +27,7 @@ def check(fn):
 
 
 def test_right_answer_passes_and_prints_a_tick(capsys):
-    assert check(lambda x: x.exp() / x.exp().sum(-1, keepdim=True)) is True
+    assert check(lambda x: x.exp() / x.exp().sum(-1, keepdim=True)).passed is True
     assert "✓ softmax: all 3 cases pass" in capsys.readouterr().out
 
 
@@ -35,7 +35,7 @@ def test_stub_is_not_attempted_and_does_not_raise(capsys):
     def stub(x):
         raise NotImplementedError
 
-    assert check(stub) is False
+    assert check(stub).passed is False
     assert "not attempted yet" in capsys.readouterr().out
 
 
@@ -88,3 +88,11 @@ def test_compare_walks_tuples_and_accepts_numpy_for_tensors():
 def test_mistake_needs_exactly_one_recogniser():
     with pytest.raises(ValueError, match="exactly one"):
         Mistake("x", "y")
+
+
+def test_result_is_truthy_only_when_passed_and_displays_nothing_more():
+    passed = check(reference)
+    assert passed and passed.passed is True
+    result = check(lambda x: (_ for _ in ()).throw(NotImplementedError))
+    assert not result and result.passed is False
+    assert passed._ipython_display_() is None and "passed=True" in repr(passed)

@@ -7,6 +7,6 @@ still raises ``NotImplementedError`` is reported as "not attempted yet" and the
 notebook goes on.
 """
 
-from attnbook.exercises.checker import Case, ExerciseError, Mistake, check_function
+from attnbook.exercises.checker import Case, CheckResult, ExerciseError, Mistake, check_function
 
-__all__ = ["Case", "ExerciseError", "Mistake", "check_function"]
+__all__ = ["Case", "CheckResult", "ExerciseError", "Mistake", "check_function"]

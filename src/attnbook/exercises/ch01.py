@@ -2,7 +2,7 @@
 
 import torch
 
-from attnbook.exercises.checker import Case, Mistake, check_function, make_compare
+from attnbook.exercises.checker import Case, CheckResult, Mistake, check_function, make_compare
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -39,7 +39,7 @@ _COSINE_MISTAKES = [
 ]
 
 
-def check_cosine_similarity(fn) -> bool:
+def check_cosine_similarity(fn) -> CheckResult:
     """Check ``fn(a, b)``: the cosine similarity of two 1-D tensors, a scalar."""
     return check_function(fn, exercise="cosine_similarity", reference=_cosine,
                           cases=_COSINE_CASES, mistakes=_COSINE_MISTAKES)
@@ -74,7 +74,7 @@ _SCORE_MISTAKES = [
 ]
 
 
-def check_score_matrix(fn) -> bool:
+def check_score_matrix(fn) -> CheckResult:
     """Check ``fn(Q, K)``: Q (T, d), K (S, d) -> the (T, S) matrix of dot products."""
     return check_function(fn, exercise="score_matrix", reference=_scores, cases=_SCORE_CASES,
                           mistakes=_SCORE_MISTAKES)
@@ -108,7 +108,7 @@ _BATCH_MISTAKES = [
 ]
 
 
-def check_batched_scores(fn) -> bool:
+def check_batched_scores(fn) -> CheckResult:
     """Check ``fn(Q, K)``: Q (B, T, d), K (B, S, d) -> scores (B, T, S)."""
     return check_function(fn, exercise="batched_scores", reference=_batched, cases=_BATCH_CASES,
                           mistakes=_BATCH_MISTAKES)
@@ -151,7 +151,7 @@ _NEAREST_MISTAKES = [
 ]
 
 
-def check_nearest_neighbour(fn) -> bool:
+def check_nearest_neighbour(fn) -> CheckResult:
     """Check ``fn(query, table)``: the index (an int) of the row most cosine-similar to query."""
     return check_function(fn, exercise="nearest_neighbour", reference=_nearest,
                           cases=_NEAREST_CASES, mistakes=_NEAREST_MISTAKES,

@@ -9,7 +9,14 @@ import math
 
 import torch
 
-from attnbook.exercises.checker import Case, Mistake, check_function, make_compare, to_numpy
+from attnbook.exercises.checker import (
+    Case,
+    CheckResult,
+    Mistake,
+    check_function,
+    make_compare,
+    to_numpy,
+)
 from attnbook.softmax import entropy as _entropy
 
 
@@ -87,7 +94,7 @@ def _softmax_cases():
     ]
 
 
-def check_stable_softmax(fn) -> bool:
+def check_stable_softmax(fn) -> CheckResult:
     """Exercise: ``fn(scores)`` (T, S) -> weights (T, S), a stable softmax over the keys."""
     return check_function(fn, exercise="stable softmax", reference=_softmax_reference,
                           cases=_softmax_cases(), mistakes=SOFTMAX_MISTAKES)
@@ -133,7 +140,7 @@ def _entropy_cases():
     ]
 
 
-def check_entropy(fn) -> bool:
+def check_entropy(fn) -> CheckResult:
     """Exercise: ``fn(p, base)`` p (T, S) rows of probabilities -> (T,) entropies."""
     return check_function(fn, exercise="entropy", reference=_entropy_reference,
                           cases=_entropy_cases(), mistakes=ENTROPY_MISTAKES)
@@ -200,7 +207,7 @@ def _temperature_cases():
     ]
 
 
-def check_temperature_for_entropy(fn) -> bool:
+def check_temperature_for_entropy(fn) -> CheckResult:
     """Exercise: ``fn(scores, target)`` scores (S,) -> the temperature T > 0 with
     entropy(softmax(scores / T)) == target nats, to 4 significant digits."""
     return check_function(fn, exercise="temperature for a target entropy",
@@ -247,7 +254,7 @@ def _jacobian_cases():
     ]
 
 
-def check_softmax_jacobian(fn) -> bool:
+def check_softmax_jacobian(fn) -> CheckResult:
     """Exercise: ``fn(z)`` logits (S,) -> J (S, S) with J[i, j] = d softmax(z)_i / d z_j."""
     return check_function(fn, exercise="softmax Jacobian", reference=_jacobian_reference,
                           cases=_jacobian_cases(), mistakes=JACOBIAN_MISTAKES,
@@ -288,7 +295,7 @@ def _kl_cases():
     ]
 
 
-def check_kl_divergence(fn) -> bool:
+def check_kl_divergence(fn) -> CheckResult:
     """Exercise: ``fn(p, q)`` p, q (T, S) rows of probabilities -> (T,) D_KL(p || q) in nats."""
     return check_function(fn, exercise="KL divergence", reference=_kl_reference,
                           cases=_kl_cases(), mistakes=KL_MISTAKES)

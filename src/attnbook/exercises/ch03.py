@@ -4,7 +4,7 @@ prediction, and choosing the bandwidth by leave-one-out cross-validation."""
 import torch
 
 from attnbook.data.regression import make_regression_data
-from attnbook.exercises.checker import Case, Mistake, check_function
+from attnbook.exercises.checker import Case, CheckResult, Mistake, check_function
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -56,7 +56,7 @@ _WEIGHT_MISTAKES = [
 ]
 
 
-def check_gaussian_weights(fn) -> bool:
+def check_gaussian_weights(fn) -> CheckResult:
     """Check ``fn(queries, keys, bandwidth)``: (T,), (S,), a number -> weights (T, S)."""
     return check_function(fn, exercise="gaussian_weights", reference=_gaussian_weights,
                           cases=_WEIGHT_CASES, mistakes=_WEIGHT_MISTAKES)
@@ -96,7 +96,7 @@ _NW_MISTAKES = [
 ]
 
 
-def check_nw_predict(fn) -> bool:
+def check_nw_predict(fn) -> CheckResult:
     """Check ``fn(x_query, x_train, y_train, bandwidth)``: (T,), (S,), (S,), h -> (T,)."""
     return check_function(fn, exercise="nw_predict", reference=_nw_predict, cases=_NW_CASES,
                           mistakes=_NW_MISTAKES)
@@ -152,7 +152,7 @@ _LOO_MISTAKES = [
 ]
 
 
-def check_loo_bandwidth(fn) -> bool:
+def check_loo_bandwidth(fn) -> CheckResult:
     """Check ``fn(x, y, bandwidths)``: (S,), (S,), K numbers -> (best bandwidth, errors (K,))."""
     return check_function(fn, exercise="loo_bandwidth", reference=_loo_bandwidth,
                           cases=_LOO_CASES, mistakes=_LOO_MISTAKES)

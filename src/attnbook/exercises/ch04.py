@@ -7,7 +7,7 @@ Shapes: scores and weights (B, T, S), queries (B, T, d), keys (B, S, d), values
 import torch
 
 from attnbook.attention import masked_softmax, scaled_dot_product_attention
-from attnbook.exercises.checker import Case, Mistake, check_function
+from attnbook.exercises.checker import Case, CheckResult, Mistake, check_function
 
 
 def _randn(*shape, seed: int, scale: float = 1.0) -> torch.Tensor:
@@ -85,7 +85,7 @@ MASKED_SOFTMAX_MISTAKES = [
 ]
 
 
-def check_masked_softmax(fn) -> bool:
+def check_masked_softmax(fn) -> CheckResult:
     """``fn(scores (B, T, S), valid_lens (B,)) -> weights (B, T, S)``."""
     return check_function(fn, exercise="masked softmax", reference=masked_softmax_reference,
                           cases=MASKED_SOFTMAX_CASES, mistakes=MASKED_SOFTMAX_MISTAKES)
@@ -133,7 +133,7 @@ ADDITIVE_MISTAKES = [
 ]
 
 
-def check_additive_scores(fn) -> bool:
+def check_additive_scores(fn) -> CheckResult:
     """``fn(queries, keys, W_q, W_k, w_v) -> scores (B, T, S)``."""
     return check_function(fn, exercise="additive scores", reference=additive_scores_reference,
                           cases=ADDITIVE_CASES, mistakes=ADDITIVE_MISTAKES)
@@ -171,7 +171,7 @@ CAUSAL_MISTAKES = [
 ]
 
 
-def check_causal_mask(fn) -> bool:
+def check_causal_mask(fn) -> CheckResult:
     """``fn(T) -> (T, T)`` boolean mask."""
     cases = [Case((T,), label=f"T={T}") for T in (4, 1, 2, 7)]
     return check_function(fn, exercise="causal mask", reference=causal_mask_reference,
@@ -243,7 +243,7 @@ FIXED_ATTENTION_MISTAKES = [
 ]
 
 
-def check_fixed_attention(fn) -> bool:
+def check_fixed_attention(fn) -> CheckResult:
     """``fn(queries, keys, values, valid_lens) -> (output (B, T, d_v), weights (B, T, S))``."""
     return check_function(fn, exercise="find the bug", reference=fixed_attention_reference,
                           cases=FIXED_ATTENTION_CASES, mistakes=FIXED_ATTENTION_MISTAKES)

@@ -10,7 +10,7 @@ its inputs, which is where the classic mistakes show.
 
 import torch
 
-from attnbook.exercises.checker import Case, Mistake, check_function
+from attnbook.exercises.checker import Case, CheckResult, Mistake, check_function
 from attnbook.hard_attention import local_p_weights
 
 
@@ -121,7 +121,7 @@ REINFORCE_MISTAKES = [
 ]
 
 
-def check_reinforce(fn) -> bool:
+def check_reinforce(fn) -> CheckResult:
     """``fn(logits (B, S), actions (B,), rewards (B,), baseline (B,) or ()) -> scalar loss``."""
     return check_function(_probe_reinforce(fn), exercise="REINFORCE with a baseline",
                           reference=_probe_reinforce(reinforce_reference),
@@ -212,7 +212,7 @@ GUMBEL_MISTAKES = [
 ]
 
 
-def check_gumbel_softmax(fn) -> bool:
+def check_gumbel_softmax(fn) -> CheckResult:
     """``fn(logits (B, S), uniform (B, S), tau) -> (B, S)`` one-hot with soft gradients."""
     return check_function(_probe_gumbel(fn), exercise="Gumbel-softmax sample",
                           reference=_probe_gumbel(gumbel_softmax_reference),
@@ -292,7 +292,7 @@ LOCAL_MISTAKES = [
 ]
 
 
-def check_local_p_weights(fn) -> bool:
+def check_local_p_weights(fn) -> CheckResult:
     """``fn(scores (B, S), centre (B,), D) -> weights (B, S)``, zero outside the window."""
     return check_function(fn, exercise="local-p window weights", reference=local_p_reference,
                           cases=LOCAL_CASES, mistakes=LOCAL_MISTAKES)

@@ -7,7 +7,7 @@ from collections import Counter
 import torch
 
 from attnbook.attention import masked_softmax
-from attnbook.exercises.checker import Case, Mistake, check_function
+from attnbook.exercises.checker import Case, CheckResult, Mistake, check_function
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -61,7 +61,7 @@ _STEP_MISTAKES = [
 ]
 
 
-def check_bahdanau_step(fn) -> bool:
+def check_bahdanau_step(fn) -> CheckResult:
     """Check ``fn(emb, s_prev, annotations, src_len, W_q, W_k, v, cell)``
     -> ``(s_new (B, H), context (B, 2H), weights (B, S))``."""
     return check_function(fn, exercise="bahdanau_step", reference=_bahdanau, cases=_STEP_CASES,
@@ -115,7 +115,7 @@ _PREC_MISTAKES = [
 ]
 
 
-def check_modified_precision(fn) -> bool:
+def check_modified_precision(fn) -> CheckResult:
     """Check ``fn(hypothesis, reference, n)`` -> clipped n-gram precision, a float in [0, 1]."""
     return check_function(fn, exercise="modified_precision", reference=_precision,
                           cases=_PREC_CASES, mistakes=_PREC_MISTAKES)
@@ -145,7 +145,7 @@ _BP_MISTAKES = [
 ]
 
 
-def check_brevity_penalty(fn) -> bool:
+def check_brevity_penalty(fn) -> CheckResult:
     """Check ``fn(hyp_len, ref_len)`` -> the brevity penalty, a float in [0, 1]."""
     return check_function(fn, exercise="brevity_penalty", reference=_bp, cases=_BP_CASES,
                           mistakes=_BP_MISTAKES)
@@ -186,7 +186,7 @@ _AER_MISTAKES = [
 ]
 
 
-def check_alignment_error_rate(fn) -> bool:
+def check_alignment_error_rate(fn) -> CheckResult:
     """Check ``fn(predicted, sure, possible)`` (sets of (t, s) links, sure <= possible)
     -> the alignment error rate, a float in [0, 1]."""
     return check_function(fn, exercise="alignment_error_rate", reference=_aer, cases=_AER_CASES,

@@ -13,6 +13,26 @@ class ExerciseError(AssertionError):
     """An answer is wrong; the message says what is wrong and how to look for it."""
 
 
+class CheckResult:
+    """What a checker returns: truthy when every case passed, falsy for a stub.
+
+    The checker has already printed its verdict, so a notebook cell that ends with
+    ``check_...(my_fn)`` shows that line alone, not an extra ``True`` or ``False``.
+    """
+
+    def __init__(self, passed: bool):
+        self.passed = passed
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return f"CheckResult(passed={self.passed})"
+
+    def _ipython_display_(self) -> None:
+        pass  # the verdict was printed already
+
+
 @dataclass
 class Case:
     """One call of the reader's function: ``fn(*args, **kwargs)``."""
@@ -120,11 +140,12 @@ def make_compare(atol: float = 1e-5, rtol: float = 1e-4) -> Callable[[Any, Any],
 def check_function(fn, *, exercise: str, reference: Callable, cases: list[Case],
                    mistakes: tuple[Mistake, ...] | list[Mistake] = (),
                    compare: Callable[[Any, Any], str | None] | None = None,
-                   validate: Callable[[Any, Case], str | None] | None = None) -> bool:
+                   validate: Callable[[Any, Case], str | None] | None = None) -> CheckResult:
     """Check ``fn`` against ``reference`` on ``cases``.
 
-    Returns True (and prints ✓) when every case passes, False when ``fn`` is an
-    unattempted stub; raises ``ExerciseError`` naming the mistake otherwise.
+    Returns a truthy ``CheckResult`` (and prints ✓) when every case passes, a falsy
+    one when ``fn`` is an unattempted stub; raises ``ExerciseError`` naming the
+    mistake otherwise.
     ``validate(got, case)`` may add a check of its own (a message, or None).
     """
     compare = compare or make_compare()
@@ -138,7 +159,7 @@ def check_function(fn, *, exercise: str, reference: Callable, cases: list[Case],
         except NotImplementedError:
             print(f"… {exercise}: not attempted yet — replace `raise NotImplementedError` "
                   "with your code and run this cell again.")
-            return False
+            return CheckResult(False)
         except Exception as err:
             raise ExerciseError(f"✗ {exercise}: your function raised {type(err).__name__}: "
                                 f"{err} (on {label})") from err
@@ -150,7 +171,7 @@ def check_function(fn, *, exercise: str, reference: Callable, cases: list[Case],
             raise ExerciseError(_explain(exercise, label, problem, got, expected, case,
                                          mistakes, compare))
     print(f"✓ {exercise}: all {len(cases)} cases pass.")
-    return True
+    return CheckResult(True)
 
 
 def _explain(exercise, label, problem, got, expected, case, mistakes, compare) -> str:
