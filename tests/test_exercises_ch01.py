@@ -12,17 +12,6 @@ from attnbook.exercises.ch01 import (
 )
 
 
-def stub(*args):
-    raise NotImplementedError
-
-
-@pytest.mark.parametrize("check", [check_cosine_similarity, check_score_matrix,
-                                   check_batched_scores, check_nearest_neighbour])
-def test_stub_is_not_attempted(check, capsys):
-    assert check(stub).passed is False
-    assert "not attempted yet" in capsys.readouterr().out
-
-
 def test_cosine_similarity():
     assert check_cosine_similarity(lambda a, b: torch.dot(a, b) / (a.norm() * b.norm()))
     wrong = {

@@ -11,17 +11,6 @@ from attnbook.exercises.ch03 import check_gaussian_weights, check_loo_bandwidth,
 from attnbook.kernel_regression import nadaraya_watson, select_bandwidth_loo
 
 
-def stub(*args):
-    raise NotImplementedError
-
-
-@pytest.mark.parametrize("check", [check_gaussian_weights, check_nw_predict,
-                                   check_loo_bandwidth])
-def test_stub_is_not_attempted(check, capsys):
-    assert check(stub).passed is False
-    assert "not attempted yet" in capsys.readouterr().out
-
-
 def _fails(check, fn, name):
     with pytest.raises(ExerciseError, match=re.escape(name)):
         check(fn)

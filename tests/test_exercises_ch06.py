@@ -15,17 +15,6 @@ from attnbook.exercises.ch06 import (
 )
 
 
-def stub(*args):
-    raise NotImplementedError
-
-
-@pytest.mark.parametrize("check", [check_bahdanau_step, check_modified_precision,
-                                   check_brevity_penalty, check_alignment_error_rate])
-def test_stub_is_not_attempted(check, capsys):
-    assert check(stub).passed is False
-    assert "not attempted yet" in capsys.readouterr().out
-
-
 def _step(emb, s_prev, annotations, src_len, W_q, W_k, v, cell, *, mask=True, tanh=True,
           softmax_dim=-1, emb_first=True):
     S = annotations.shape[1]
