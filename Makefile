@@ -6,13 +6,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOKS := notebooks
 
-.PHONY: help venv book test test-unit lint test-notebooks test-book test-browser bench lab clean
+.PHONY: help venv book test test-unit lint test-notebooks test-book test-browser bench bench-alignment lab clean
 
 help:
 	@echo "make book        build the HTML book, executing every notebook (_build/html)"
 	@echo "make test        everything that must pass: lint, unit tests, notebooks, strict book build, browser tests"
 	@echo "make test-unit   the package's unit tests only (fast)"
 	@echo "make bench       time each notebook (seconds, peak memory) into bench/notebooks.md"
+	@echo "make bench-alignment  chapter 6's attention-vs-gold-alignment over 8 training seeds (~15 min)"
 	@echo "make lab         JupyterLab on the notebooks"
 	@echo "make clean       remove the built book and the execution cache"
 
@@ -52,6 +53,9 @@ test-browser: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+bench-alignment: $(STAMP)
+	$(BIN)/python bench/alignment_seeds.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(NOTEBOOKS)

@@ -103,3 +103,20 @@ def test_bad_inputs_are_rejected():
         Seq2Seq(Seq2SeqConfig(V_SRC, V_TGT, attention="dot"))
     with pytest.raises(ValueError, match="tgt_in"):
         _model("luong")(src, src_len, tgt_in[:2])
+
+
+@pytest.mark.parametrize("word", [True, False])
+def test_annotations_hold_the_gru_states_and_optionally_the_word(word):
+    src, src_len, _ = _batch()
+    torch.manual_seed(0)
+    cfg = Seq2SeqConfig(V_SRC, V_TGT, embed_dim=8, hidden_dim=16, word_in_annotations=word)
+    model = Seq2Seq(cfg).eval()
+    memory = model.encoder(src, src_len)
+    assert cfg.annotation_dim == (2 * 16 + 8 if word else 2 * 16)
+    assert memory.outputs.shape == (4, 7, cfg.annotation_dim)
+    if word:  # the last E numbers of a_j are x_j, the embedding of source word j
+        assert_close(memory.outputs[..., 32:], model.encoder.embed(src))
+    pad = torch.arange(7) >= src_len[:, None]  # (B, S)
+    assert (memory.outputs[pad] == 0).all()  # padding positions carry nothing
+    _, weights = model(src, src_len, torch.ones(4, 3, dtype=torch.long))
+    assert weights.shape == (4, 3, 7)

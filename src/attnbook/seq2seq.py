@@ -1,7 +1,11 @@
 """RNN encoder–decoders for chapter 6: no attention, Bahdanau (additive) and Luong (general).
 
-Shapes (``book/notation.md``): B batch, S source length, T target length, H hidden
-size; the bidirectional encoder's annotations have size 2H. Each decoder offers
+Shapes (``book/notation.md``): B batch, S source length, T target length, E embedding
+size, H hidden size. The annotation of source word j is ``[h_fwd_j; h_bwd_j; x_j]``: the two
+GRU states *and the word's own embedding* (size A = 2H + E; ``word_in_annotations=False``
+gives Bahdanau et al.'s ``[h_fwd_j; h_bwd_j]``, size 2H). With the word only at its own
+position, attention that needs the word has to look there, so argmax attention becomes a
+reliable word alignment (chapter 6, section 6.9). Each decoder offers
 
 - ``forward(tgt_in, memory) -> (logits, weights)``: teacher forcing over the whole target,
   logits (B, T, V), weights (B, T, S) (``None`` for the decoder without attention);
@@ -31,11 +35,17 @@ class Seq2SeqConfig:
     hidden_dim: int = 64
     attention: str = "bahdanau"
     pad: int = 0
+    word_in_annotations: bool = True
+
+    @property
+    def annotation_dim(self) -> int:
+        """A = 2H + E with the word's embedding in the annotation, else 2H."""
+        return 2 * self.hidden_dim + (self.embed_dim if self.word_in_annotations else 0)
 
 
 @dataclass
 class Memory:
-    """What the encoder hands the decoder: annotations (B, S, 2H), summary (B, H), lengths (B,)."""
+    """What the encoder hands the decoder: annotations (B, S, A), summary (B, H), lengths (B,)."""
 
     outputs: torch.Tensor
     summary: torch.Tensor
@@ -48,23 +58,28 @@ class Memory:
 
 
 class Encoder(nn.Module):
-    """Bidirectional GRU; padding is skipped (packed), so it never leaks into the annotations."""
+    """Bidirectional GRU (+ the word's embedding); padding is skipped (packed), so it never
+    leaks into the annotations."""
 
     def __init__(self, cfg: Seq2SeqConfig):
         super().__init__()
         self.embed = nn.Embedding(cfg.src_vocab_size, cfg.embed_dim, padding_idx=cfg.pad)
         self.rnn = nn.GRU(cfg.embed_dim, cfg.hidden_dim, batch_first=True, bidirectional=True)
         self.bridge = nn.Linear(2 * cfg.hidden_dim, cfg.hidden_dim)
+        self.word_in_annotations = cfg.word_in_annotations
 
     def forward(self, src: torch.Tensor, src_len: torch.Tensor) -> Memory:
-        """src (B, S) token ids, src_len (B,) -> Memory(outputs (B, S, 2H), summary (B, H))."""
+        """src (B, S) token ids, src_len (B,) -> Memory(outputs (B, S, A), summary (B, H))."""
         dims = check_shape(src, ("B", "S"), "src")
         check_shape(src_len, ("B",), "src_len", dims)
-        packed = pack_padded_sequence(self.embed(src), src_len.cpu(), batch_first=True,
+        emb = self.embed(src)  # (B, S, E), zero at padding
+        packed = pack_padded_sequence(emb, src_len.cpu(), batch_first=True,
                                       enforce_sorted=False)
         out, h_n = self.rnn(packed)  # h_n (2, B, H): forward's last step, backward's first
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])
         summary = torch.tanh(self.bridge(torch.cat([h_n[0], h_n[1]], dim=-1)))  # (B, H)
+        if self.word_in_annotations:
+            out = torch.cat([out, emb], dim=-1)  # (B, S, 2H + E)
         return Memory(out, summary, src_len)
 
 
@@ -105,11 +120,11 @@ class AdditiveAttention(nn.Module):
 
     def forward(self, query: torch.Tensor, keys_proj: torch.Tensor, values: torch.Tensor,
                 src_len: torch.Tensor):
-        """query (B, Hq), keys_proj = W_k(values) (B, S, A), values (B, S, 2H)
-        -> context (B, 2H), weights (B, S)."""
+        """query (B, Hq), keys_proj = W_k(values) (B, S, D), values (B, S, A)
+        -> context (B, A), weights (B, S)."""
         scores = self.v(torch.tanh(keys_proj + self.W_q(query)[:, None])).squeeze(-1)  # (B, S)
         weights = masked_softmax(scores, src_len)  # (B, S), padding gets exactly 0
-        return (weights[:, None] @ values).squeeze(1), weights  # (B, 1, S) @ (B, S, 2H)
+        return (weights[:, None] @ values).squeeze(1), weights  # (B, 1, S) @ (B, S, A)
 
 
 class BahdanauDecoder(nn.Module):
@@ -117,11 +132,11 @@ class BahdanauDecoder(nn.Module):
 
     def __init__(self, cfg: Seq2SeqConfig):
         super().__init__()
-        H, E = cfg.hidden_dim, cfg.embed_dim
+        H, E, A = cfg.hidden_dim, cfg.embed_dim, cfg.annotation_dim
         self.embed = nn.Embedding(cfg.tgt_vocab_size, E, padding_idx=cfg.pad)
-        self.attention = AdditiveAttention(H, 2 * H, H)
-        self.cell = nn.GRUCell(E + 2 * H, H)
-        self.out = nn.Linear(H + 2 * H + E, cfg.tgt_vocab_size)
+        self.attention = AdditiveAttention(H, A, H)
+        self.cell = nn.GRUCell(E + A, H)
+        self.out = nn.Linear(H + A + E, cfg.tgt_vocab_size)
 
     def init_state(self, memory: Memory):
         # the keys' projection is the same at every step: compute it once
@@ -130,7 +145,7 @@ class BahdanauDecoder(nn.Module):
     def _step(self, emb, state, memory):
         s, keys_proj = state
         context, weights = self.attention(s, keys_proj, memory.outputs, memory.src_len)
-        s = self.cell(torch.cat([emb, context], -1), s)  # (B, E + 2H) -> (B, H)
+        s = self.cell(torch.cat([emb, context], -1), s)  # (B, E + A) -> (B, H)
         return torch.cat([s, context, emb], -1), (s, keys_proj), weights
 
     def step(self, y_prev: torch.Tensor, state, memory: Memory):
@@ -156,11 +171,11 @@ class LuongDecoder(nn.Module):
 
     def __init__(self, cfg: Seq2SeqConfig):
         super().__init__()
-        H, E = cfg.hidden_dim, cfg.embed_dim
+        H, E, A = cfg.hidden_dim, cfg.embed_dim, cfg.annotation_dim
         self.embed = nn.Embedding(cfg.tgt_vocab_size, E, padding_idx=cfg.pad)
         self.rnn = nn.GRU(E, H, batch_first=True)
-        self.W_a = nn.Linear(2 * H, H, bias=False)  # general score h^T W_a a_j
-        self.W_c = nn.Linear(2 * H + H, H)
+        self.W_a = nn.Linear(A, H, bias=False)  # general score h^T W_a a_j
+        self.W_c = nn.Linear(A + H, H)
         self.out = nn.Linear(H, cfg.tgt_vocab_size)
 
     def init_state(self, memory: Memory) -> torch.Tensor:
@@ -171,7 +186,7 @@ class LuongDecoder(nn.Module):
         keys = self.W_a(memory.outputs)  # (B, S, H)
         scores = states @ keys.transpose(1, 2)  # (B, T, H) @ (B, H, S) -> (B, T, S)
         weights = masked_softmax(scores, memory.src_len)  # (B, T, S)
-        context = weights @ memory.outputs  # (B, T, S) @ (B, S, 2H) -> (B, T, 2H)
+        context = weights @ memory.outputs  # (B, T, S) @ (B, S, A) -> (B, T, A)
         attentional = torch.tanh(self.W_c(torch.cat([context, states], -1)))  # (B, T, H)
         return self.out(attentional), weights
 

@@ -21,7 +21,7 @@ def _bahdanau(emb, s_prev, annotations, src_len, W_q, W_k, v, cell, *, mask=True
     pre = s_prev[:, None] @ W_q + annotations @ W_k  # (B, 1, A) + (B, S, A) -> (B, S, A)
     scores = (torch.tanh(pre) if tanh else pre) @ v  # (B, S, A) @ (A,) -> (B, S)
     weights = masked_softmax(scores, src_len) if mask else torch.softmax(scores, dim=-1)
-    context = (weights[:, None] @ annotations).squeeze(1)  # (B, 1, S) @ (B, S, 2H) -> (B, 2H)
+    context = (weights[:, None] @ annotations).squeeze(1)  # (B, 1, S) @ (B, S, D) -> (B, D)
     x = torch.cat([emb, context] if order == "emb_first" else [context, emb], dim=-1)
     return cell(x, s_prev), context, weights
 
@@ -63,7 +63,7 @@ _STEP_MISTAKES = [
 
 def check_bahdanau_step(fn) -> CheckResult:
     """Check ``fn(emb, s_prev, annotations, src_len, W_q, W_k, v, cell)``
-    -> ``(s_new (B, H), context (B, 2H), weights (B, S))``."""
+    -> ``(s_new (B, H), context (B, D), weights (B, S))`` for annotations (B, S, D)."""
     return check_function(fn, exercise="bahdanau_step", reference=_bahdanau, cases=_STEP_CASES,
                           mistakes=_STEP_MISTAKES)
 
