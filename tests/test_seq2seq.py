@@ -120,3 +120,18 @@ def test_annotations_hold_the_gru_states_and_optionally_the_word(word):
     assert (memory.outputs[pad] == 0).all()  # padding positions carry nothing
     _, weights = model(src, src_len, torch.ones(4, 3, dtype=torch.long))
     assert weights.shape == (4, 3, 7)
+
+
+def test_luong_scores_are_divided_by_sqrt_h_unless_asked_not_to():
+    src, src_len, tgt_in = _batch()
+    weights = {}
+    for scaled in (True, False):
+        torch.manual_seed(0)  # the scale is not a parameter: both models get the same weights
+        cfg = Seq2SeqConfig(V_SRC, V_TGT, embed_dim=8, hidden_dim=16, attention="luong",
+                            luong_scaled=scaled)
+        _, weights[scaled] = Seq2Seq(cfg).eval()(src, src_len, tgt_in)
+    # log of the unscaled weights = scores + a constant per row; / sqrt(16), softmax again
+    valid = (torch.arange(7) < src_len[:, None])[:, None].expand_as(weights[False])
+    logits = torch.log(weights[False]).masked_fill(~valid, float("-inf")) / 4
+    assert_close(weights[True], torch.softmax(logits, -1))
+    assert not torch.allclose(weights[True], weights[False])

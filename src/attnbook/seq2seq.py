@@ -5,7 +5,10 @@ size, H hidden size. The annotation of source word j is ``[h_fwd_j; h_bwd_j; x_j
 GRU states *and the word's own embedding* (size A = 2H + E; ``word_in_annotations=False``
 gives Bahdanau et al.'s ``[h_fwd_j; h_bwd_j]``, size 2H). With the word only at its own
 position, attention that needs the word has to look there, so argmax attention becomes a
-reliable word alignment (chapter 6, section 6.9). Each decoder offers
+reliable word alignment (chapter 6, section 6.9). For the same reason Luong's score is
+divided by sqrt(H), as in chapter 4 (``luong_scaled=False`` gives the paper's unscaled
+score, which aligns far less reliably across training runs; ``bench/alignment_seeds.md``).
+Each decoder offers
 
 - ``forward(tgt_in, memory) -> (logits, weights)``: teacher forcing over the whole target,
   logits (B, T, V), weights (B, T, S) (``None`` for the decoder without attention);
@@ -15,6 +18,7 @@ reliable word alignment (chapter 6, section 6.9). Each decoder offers
 Padding never receives attention: scores go through ``attnbook.attention.masked_softmax``.
 """
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -36,6 +40,7 @@ class Seq2SeqConfig:
     attention: str = "bahdanau"
     pad: int = 0
     word_in_annotations: bool = True
+    luong_scaled: bool = True
 
     @property
     def annotation_dim(self) -> int:
@@ -165,9 +170,10 @@ class BahdanauDecoder(nn.Module):
 
 
 class LuongDecoder(nn.Module):
-    """Attention *after* the step: h_t = GRU(y_{t-1}, h_{t-1}) scores h_t^T W a_j
-    ("general"); the output reads tanh(W_c [c_t; h_t]). Without input feeding the GRU
-    never sees the context, so teacher forcing runs over all T steps at once."""
+    """Attention *after* the step: h_t = GRU(y_{t-1}, h_{t-1}) scores h_t^T W a_j / sqrt(H)
+    ("general", scaled unless ``luong_scaled=False``); the output reads tanh(W_c [c_t; h_t]).
+    Without input feeding the GRU never sees the context, so teacher forcing runs over all T
+    steps at once."""
 
     def __init__(self, cfg: Seq2SeqConfig):
         super().__init__()
@@ -177,6 +183,7 @@ class LuongDecoder(nn.Module):
         self.W_a = nn.Linear(A, H, bias=False)  # general score h^T W_a a_j
         self.W_c = nn.Linear(A + H, H)
         self.out = nn.Linear(H, cfg.tgt_vocab_size)
+        self.scale = 1 / math.sqrt(H) if cfg.luong_scaled else 1.0
 
     def init_state(self, memory: Memory) -> torch.Tensor:
         return memory.summary
@@ -184,7 +191,7 @@ class LuongDecoder(nn.Module):
     def _attend(self, states: torch.Tensor, memory: Memory):
         """states (B, T, H) -> logits (B, T, V), weights (B, T, S)."""
         keys = self.W_a(memory.outputs)  # (B, S, H)
-        scores = states @ keys.transpose(1, 2)  # (B, T, H) @ (B, H, S) -> (B, T, S)
+        scores = states @ keys.transpose(1, 2) * self.scale  # (B, T, H) @ (B, H, S): (B, T, S)
         weights = masked_softmax(scores, memory.src_len)  # (B, T, S)
         context = weights @ memory.outputs  # (B, T, S) @ (B, S, A) -> (B, T, A)
         attentional = torch.tanh(self.W_c(torch.cat([context, states], -1)))  # (B, T, H)
