@@ -1,0 +1,37 @@
+"""bench/alignment_seeds.py must train chapter 6's models the way the chapter does, or the
+seed ranges the chapter quotes from it describe some other model."""
+
+import ast
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import alignment_seeds  # noqa: E402
+
+
+def _chapter_code() -> str:
+    nb = json.loads((ROOT / "notebooks" / "06_seq2seq_attention.ipynb").read_text())
+    return "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def test_same_training_constants_as_the_chapter():
+    line = next(ln for ln in _chapter_code().splitlines() if ln.startswith("STEPS, BATCH, LR ="))
+    steps, batch, lr = ast.literal_eval(line.split("=", 1)[1].strip())
+    assert (steps, batch, lr) == (alignment_seeds.STEPS, alignment_seeds.BATCH, alignment_seeds.LR)
+
+
+def test_same_corpus_model_and_schedule_as_the_chapter():
+    chapter = _chapter_code()
+    bench = (ROOT / "bench" / "alignment_seeds.py").read_text()
+    for snippet in ["make_corpus(n_train=20000, n_val=500, n_test=1000, max_len=30, seed=0)",
+                    "embed_dim=32", "hidden_dim=64", "pct_start=0.1",
+                    "clip_grad_norm_(model.parameters(), 1.0)", "seed=seed)"]:
+        assert snippet in chapter and snippet in bench, snippet
+
+
+def test_the_chapter_configuration_is_in_the_study():
+    assert ("bahdanau", True, True) in alignment_seeds.CONFIGS
+    assert ("luong", True, True) in alignment_seeds.CONFIGS
