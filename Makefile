@@ -26,7 +26,14 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-book: $(STAMP)
+# The execution cache is keyed on each notebook's code only: when the package (or the
+# requirements) change, drop it, or the book would show outputs of the old package.
+CACHE_STAMP := _build/.cache-matches-src
+$(CACHE_STAMP): $(shell find src/attnbook -name '*.py') requirements.txt
+	rm -rf .jupyter_cache
+	mkdir -p _build && touch $@
+
+book: $(STAMP) $(CACHE_STAMP)
 	$(BIN)/jupyter-book build . --builder html
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
@@ -43,7 +50,7 @@ test-notebooks: $(STAMP)
 	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider $(NOTEBOOKS)
 
 # The book with warnings as errors (-W), nitpicky references (-n), all problems listed.
-test-book: $(STAMP)
+test-book: $(STAMP) $(CACHE_STAMP)
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
 
 # Headless Chromium on every page, network blocked; reuses test-book's _build/html when current.
