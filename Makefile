@@ -13,7 +13,7 @@ help:
 	@echo "make test        everything that must pass: lint, unit tests, notebooks, strict book build, browser tests"
 	@echo "make test-unit   the package's unit tests only (fast)"
 	@echo "make bench       time each notebook (seconds, peak memory) into bench/notebooks.md"
-	@echo "make bench-alignment  chapter 6's attention-vs-gold-alignment over 8 training seeds (~15 min)"
+	@echo "make bench-alignment  chapter 6's attention-vs-gold-alignment over 8 training seeds (~20 min)"
 	@echo "make lab         JupyterLab on the notebooks"
 	@echo "make clean       remove the built book and the execution cache"
 
