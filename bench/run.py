@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "bench" / "notebooks.md"
 CELL_TIMEOUT = 600  # seconds per cell
 # Time budgets per chapter on 2 CPU cores (book plan); other chapters: DEFAULT_BUDGET.
-BUDGETS = {5: 120, 6: 180}
+BUDGETS = {5: 120, 6: 180, 9: 180, 10: 180, 11: 120, 12: 120}
 DEFAULT_BUDGET = 60
 
 # Runs in the kernel after the notebook: its peak memory in bytes and the device it used.
