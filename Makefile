@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOKS := notebooks
 
-.PHONY: help venv book test test-unit lint test-notebooks test-book test-browser bench bench-alignment lab clean
+.PHONY: help venv book test test-unit lint test-notebooks test-book test-browser browser bench \
+	bench-alignment lab clean
 
 help:
 	@echo "make book        build the HTML book, executing every notebook (_build/html)"
@@ -14,7 +15,8 @@ help:
 	@echo "make test-unit   the package's unit tests only (fast)"
 	@echo "make bench       time each notebook (seconds, peak memory) into bench/notebooks.md"
 	@echo "make bench-alignment  chapter 6's attention-vs-gold-alignment over 8 training seeds (~20 min)"
-	@echo "make lab         JupyterLab on the notebooks"
+	@echo "make browser     find or install the Chromium the browser tests drive (make test does it first)"
+	@echo "make lab         JupyterLab on the notebooks; prints the URL to open (LAB_PORT=8888)"
 	@echo "make clean       remove the built book and the execution cache"
 
 # The virtual environment, (re)made when requirements.txt or pyproject.toml change.
@@ -37,7 +39,9 @@ book: $(STAMP) $(CACHE_STAMP)
 	$(BIN)/jupyter-book build . --builder html
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
-test: lint test-unit test-notebooks test-book test-browser
+# The browser first: when no Chromium can be found or installed, fail at once, not after
+# the notebooks and the book have run.
+test: browser lint test-unit test-notebooks test-book test-browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench $(NOTEBOOKS)
@@ -54,7 +58,7 @@ test-book: $(STAMP) $(CACHE_STAMP)
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
 
 # Headless Chromium on every page, network blocked; reuses test-book's _build/html when current.
-test-browser: $(STAMP)
+test-browser: $(STAMP) browser
 	$(BIN)/python -m pytest -q tests -m browser
 	@echo "Screenshots of every page: $(CURDIR)/_build/screenshots/"
 
@@ -64,8 +68,22 @@ bench: $(STAMP)
 bench-alignment: $(STAMP)
 	$(BIN)/python bench/alignment_seeds.py
 
+# A Chromium for the browser tests: the system's ($$CHROMIUM, chromium, chromium-browser,
+# google-chrome), else as root Debian's (apt-get), else Playwright's own; else one message
+# saying what was tried and what to run, and make stops.
+browser: $(STAMP)
+	@tests/provision_chromium.sh $(BIN)
+
+# JupyterLab on localhost:LAB_PORT with a fresh token; as root (containers, cloud notebooks)
+# with --allow-root. In a container, make lab LAB_ARGS=--ip=0.0.0.0 and publish the port.
+LAB_PORT ?= 8888
+LAB_ARGS ?=
 lab: $(STAMP)
-	$(BIN)/jupyter lab $(NOTEBOOKS)
+	@export JUPYTER_TOKEN=$${JUPYTER_TOKEN:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(24))')}; \
+	echo "JupyterLab on $(NOTEBOOKS)/: open http://localhost:$(LAB_PORT)/lab?token=$$JUPYTER_TOKEN"; \
+	echo "(Ctrl-C twice to stop it)"; \
+	exec $(BIN)/jupyter lab --no-browser --port=$(LAB_PORT) --ServerApp.port_retries=0 \
+	  --ServerApp.root_dir=$(NOTEBOOKS) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 clean:
 	rm -rf _build .jupyter_cache

@@ -108,13 +108,31 @@ def test_ci_runs_make_test_on_cpu_for_pushes_and_pull_requests():
     assert "test" in DOCUMENTED
 
 
-def test_ci_entry_point_installs_chromium_when_missing_then_runs_make_test():
+def test_ci_entry_point_only_runs_make_test():
     text = CI_RUN.read_text(encoding="utf-8")
     assert os.access(CI_RUN, os.X_OK), ".ci/run must be executable"
-    assert "apt-get update && apt-get install -y chromium" in text
     code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     assert MAKE_CALL.findall(code) == ["test"], ".ci/run must run `make test` and only that"
     assert code.rstrip().endswith("make test")
+    assert "apt-get" not in code and "playwright" not in code, "make test provisions Chromium"
+
+
+def test_make_test_provisions_chromium_first():
+    """`make test` (not only CI) finds or installs Chromium before anything else runs."""
+    assert re.search(r"^test: browser\b", MAKEFILE, flags=re.M), "make test must start with browser"
+    assert re.search(r"^test-browser:.*\bbrowser\b", MAKEFILE, flags=re.M)
+    recipe = re.search(r"^browser:.*\n((?:\t.*\n)+)", MAKEFILE, flags=re.M).group(1)
+    script = ROOT / re.search(r"(tests/[\w.-]+\.sh)", recipe).group(1)
+    assert os.access(script, os.X_OK), f"{script.name} must be executable"
+    text = script.read_text(encoding="utf-8")
+    steps = ["command -v chromium", "apt-get install -y -q chromium fonts-wqy-microhei",
+             "playwright\" install chromium"]
+    positions = [text.find(step) for step in steps]
+    assert -1 not in positions, dict(zip(steps, positions, strict=True))
+    assert positions == sorted(positions), "system Chromium, then apt-get, then Playwright"
+    assert 'id -u)" = 0' in text, "apt-get only as root"
+    assert text.rstrip().endswith("exit 1"), "when all fail, make stops"
+    assert "browser" in DOCUMENTED
 
 
 def test_gpu_workflow_is_manual_and_runs_the_notebooks_with_cuda():
