@@ -54,7 +54,7 @@ def test_check_shape_binds_letters_across_calls():
     (torch.zeros(3, 4), (3,), "should have 1 dimensions"),
     (np.zeros((3, 4)), (3, 5), r"should have shape \(3, 5\)"),
     (torch.zeros(3, 4), ("n", "n"), r"should have shape \(n, n\)"),
-    ([1, 2], (2,), "torch.Tensor or numpy.ndarray, got list"),
+    ([1, 2], (2,), "torch.Tensor or numpy.ndarray, got a list"),
 ])
 def test_check_shape_says_what_was_expected(x, shape, message):
     with pytest.raises((ValueError, TypeError), match=message):

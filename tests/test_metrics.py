@@ -63,7 +63,7 @@ def test_short_hypothesis_is_penalised_and_no_4gram_gives_zero():
 
 def test_clipping():
     assert modified_precision_counts(["the"] * 7, "the cat is on the mat".split(), 1) == (2, 7)
-    with pytest.raises(TypeError, match="lists of tokens"):
+    with pytest.raises(TypeError, match="list of tokens, not a string"):
         corpus_bleu(["a b c"], ["a b c"])
 
 

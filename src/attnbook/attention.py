@@ -5,24 +5,37 @@ Shapes (``book/notation.md``): queries (..., T, d), keys (..., S, d),
 values (..., S, d_v), scores and weights (..., T, S). A boolean ``mask`` is
 True where a query may attend to a key, as in PyTorch's
 ``scaled_dot_product_attention``.
+
+Arguments are ``torch.Tensor``s of one floating-point dtype (NumPy arrays, lists and
+float32/float64 mixes are refused with a ``TypeError`` naming the argument). A ``nan``
+in the queries, keys or values is passed on: every row it touches comes out ``nan``.
 """
 
 import torch
 from torch import nn
 
-from attnbook.shapes import check_float, check_shape
+from attnbook.shapes import (
+    check_module_input,
+    check_positive_int,
+    check_same_dtype,
+    check_shape,
+    check_tensor,
+)
 
 
 def causal_mask(T: int, S: int | None = None, device=None) -> torch.Tensor:
-    """(T, S) boolean mask, True where key j <= query i: nobody looks into the future."""
-    S = T if S is None else S
+    """(T, S) boolean mask, True where key j <= query i: nobody looks into the future.
+
+    ``T = 0`` or ``S = 0`` gives an empty mask."""
+    check_positive_int(T, "T", minimum=0)
+    S = T if S is None else check_positive_int(S, "S", minimum=0)
     return torch.ones(T, S, dtype=torch.bool, device=device).tril()
 
 
 def padding_mask(valid_lens: torch.Tensor, S: int) -> torch.Tensor:
     """(..., S) boolean mask from valid lengths (...,): True at key positions < valid_len."""
-    if valid_lens.is_floating_point() or valid_lens.dtype == torch.bool:
-        raise TypeError(f"valid_lens should hold integers, got dtype {valid_lens.dtype}")
+    check_tensor(valid_lens, "valid_lens", "int")
+    check_positive_int(S, "S", minimum=0)
     if (valid_lens < 0).any() or (valid_lens > S).any():
         raise ValueError(f"valid_lens must lie in [0, {S}], got {valid_lens.tolist()}")
     positions = torch.arange(S, device=valid_lens.device)
@@ -33,6 +46,7 @@ def _keep_mask(scores, valid_lens, mask):
     """Combine valid lengths and a boolean mask into one mask broadcastable to ``scores``."""
     keep = None
     if valid_lens is not None:
+        check_tensor(valid_lens, "valid_lens", "int")
         lead = scores.shape[:-1]
         if valid_lens.shape != lead[: valid_lens.dim()]:
             raise ValueError(f"valid_lens should have shape {tuple(lead[:1])} or "
@@ -42,8 +56,10 @@ def _keep_mask(scores, valid_lens, mask):
         extra = len(lead) - valid_lens.dim()
         keep = pad.reshape(*valid_lens.shape, *([1] * extra), scores.shape[-1])
     if mask is not None:
+        check_tensor(mask, "mask")
         if mask.dtype != torch.bool:
-            raise TypeError(f"mask should be boolean (True = may attend), got {mask.dtype}")
+            raise TypeError(f"mask should be boolean (True = may attend), got dtype {mask.dtype}; "
+                            f"convert it with mask.bool() or build it with a comparison")
         try:
             torch.broadcast_shapes(mask.shape, scores.shape)
         except RuntimeError:
@@ -63,7 +79,9 @@ def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None,
     A row with every key masked gets all-zero weights (not ``nan``), so a padded
     query contributes nothing and its gradient stays finite.
     """
-    check_float(scores, "scores")
+    check_tensor(scores, "scores", "float")
+    if scores.dim() == 0:
+        raise ValueError("scores should have at least 1 dimension (the keys), got a scalar")
     keep = _keep_mask(scores, valid_lens, mask)
     if keep is None:
         return torch.softmax(scores, dim=-1)
@@ -82,10 +100,11 @@ def scaled_dot_product_attention(queries: torch.Tensor, keys: torch.Tensor,
     output (..., T, d_v), weights (..., T, S).
     """
     for x, name in ((queries, "queries"), (keys, "keys"), (values, "values")):
-        check_float(x, name)
+        check_tensor(x, name, "float")
         if x.dim() < 2:
             raise ValueError(f"{name} should have at least 2 dimensions (length, features), "
                              f"got shape {tuple(x.shape)}")
+    check_same_dtype((queries, "queries"), (keys, "keys"), (values, "values"))
     if not queries.dim() == keys.dim() == values.dim():
         raise ValueError(f"queries, keys and values should have the same number of dimensions "
                          f"(..., length, features); got shapes {tuple(queries.shape)}, "
@@ -109,10 +128,11 @@ def scaled_dot_product_attention(queries: torch.Tensor, keys: torch.Tensor,
 def _check_queries_keys(queries, keys, same_features: bool = True) -> None:
     """Clear errors for queries (..., T, d_q) and keys (..., S, d_k) with one batch shape."""
     for x, name in ((queries, "queries"), (keys, "keys")):
-        check_float(x, name)
+        check_tensor(x, name, "float")
         if x.dim() < 2:
             raise ValueError(f"{name} should have at least 2 dimensions (length, features), "
                              f"got shape {tuple(x.shape)}")
+    check_same_dtype((queries, "queries"), (keys, "keys"))
     if queries.shape[:-2] != keys.shape[:-2]:
         raise ValueError(f"queries and keys should share their batch dimensions; got "
                          f"{tuple(queries.shape)} and {tuple(keys.shape)}")
@@ -150,10 +170,14 @@ class GeneralScore(nn.Module):
 
     def __init__(self, query_size: int, key_size: int):
         super().__init__()
+        self.query_size = check_positive_int(query_size, "query_size")
+        self.key_size = check_positive_int(key_size, "key_size")
         self.W = nn.Linear(key_size, query_size, bias=False)  # k -> W k, (d_k) -> (d_q)
 
     def forward(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         _check_queries_keys(queries, keys, same_features=False)
+        check_module_input(queries, "queries", self, self.query_size, "query_size")
+        check_module_input(keys, "keys", self, self.key_size, "key_size")
         projected = self.W(keys)  # (..., S, d_k) -> (..., S, d_q)
         return queries @ projected.transpose(-2, -1)  # (..., T, d_q) @ (..., d_q, S)
 
@@ -166,12 +190,17 @@ class AdditiveScore(nn.Module):
 
     def __init__(self, query_size: int, key_size: int, hidden_size: int):
         super().__init__()
+        self.query_size = check_positive_int(query_size, "query_size")
+        self.key_size = check_positive_int(key_size, "key_size")
+        check_positive_int(hidden_size, "hidden_size")
         self.W_q = nn.Linear(query_size, hidden_size, bias=False)
         self.W_k = nn.Linear(key_size, hidden_size, bias=False)
         self.w_v = nn.Linear(hidden_size, 1, bias=False)
 
     def forward(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         _check_queries_keys(queries, keys, same_features=False)
+        check_module_input(queries, "queries", self, self.query_size, "query_size")
+        check_module_input(keys, "keys", self, self.key_size, "key_size")
         q = self.W_q(queries).unsqueeze(-2)  # (..., T, 1, h)
         k = self.W_k(keys).unsqueeze(-3)  # (..., 1, S, h)
         return self.w_v(torch.tanh(q + k)).squeeze(-1)  # (..., T, S, h) -> (..., T, S)
@@ -186,10 +215,13 @@ class LocationScore(nn.Module):
 
     def __init__(self, query_size: int, max_len: int):
         super().__init__()
+        self.query_size = check_positive_int(query_size, "query_size")
+        check_positive_int(max_len, "max_len")
         self.W_a = nn.Linear(query_size, max_len, bias=False)
 
     def forward(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         _check_queries_keys(queries, keys, same_features=False)
+        check_module_input(queries, "queries", self, self.query_size, "query_size")
         S = keys.shape[-2]
         if S > self.W_a.out_features:
             raise ValueError(f"LocationScore was built for at most {self.W_a.out_features} "

@@ -25,7 +25,14 @@ def get_device(prefer: str | None = None) -> torch.device:
     """
     prefer = prefer or os.environ.get("ATTNBOOK_DEVICE")
     if prefer is not None:
-        device = torch.device(prefer)
+        if not isinstance(prefer, str | torch.device):
+            raise TypeError(f"prefer should be a device name such as 'cpu' or 'cuda', "
+                            f"got {type(prefer).__name__}")
+        try:
+            device = torch.device(prefer)
+        except RuntimeError:
+            raise ValueError(f"prefer should be a device name such as 'cpu', 'cuda' or "
+                             f"'mps', got {prefer!r}") from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("device 'cuda' was asked for, but torch sees no CUDA GPU")
         return device

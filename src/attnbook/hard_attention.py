@@ -11,12 +11,36 @@
   times a Gaussian of standard deviation D/2.
 
 Shapes (``book/notation.md``): scores (B, S), values (B, S, d_v), one query per example.
+
+Arguments are ``torch.Tensor``s (NumPy arrays and lists are refused with a ``TypeError``
+naming the argument). These functions choose a position, so a ``nan`` in the scores,
+logits, centres or rewards raises ``ValueError`` instead of being hidden by the choice.
 """
 
 import torch
 
 from attnbook.attention import masked_softmax
-from attnbook.shapes import check_float, check_shape
+from attnbook.shapes import check_not_nan, check_positive_int, check_shape, check_tensor
+
+
+def _check_choosable(scores, name: str) -> None:
+    """Float scores with a non-empty last axis, no nan or +inf, no all--inf row."""
+    check_tensor(scores, name, "float")
+    if scores.dim() == 0 or scores.shape[-1] == 0:
+        raise ValueError(f"{name} should have at least one position to choose from (S >= 1), "
+                         f"got shape {tuple(scores.shape)}")
+    check_not_nan(scores, name)
+    if (scores == torch.inf).any():
+        raise ValueError(f"{name} contains +inf; a softmax is undefined there")
+    if scores.numel() and (scores == -torch.inf).all(-1).any():
+        raise ValueError(f"a row of {name} is all -inf (every position masked): there is "
+                         f"nothing to choose")
+
+
+def _check_number(x, name: str, low: float = 0.0) -> float:
+    if isinstance(x, bool) or not isinstance(x, int | float) or not low < x < torch.inf:
+        raise ValueError(f"{name} should be a finite number > {low}, got {x!r}")
+    return float(x)
 
 
 def hard_attention(scores: torch.Tensor, values: torch.Tensor, sample: bool = True,
@@ -29,8 +53,8 @@ def hard_attention(scores: torch.Tensor, values: torch.Tensor, sample: bool = Tr
     (differentiable in the scores: the input of ``reinforce_loss``). ``sample=False``
     takes the most probable position instead of sampling (for evaluation).
     """
-    check_float(scores, "scores")
-    check_float(values, "values")
+    _check_choosable(scores, "scores")
+    check_tensor(values, "values")
     dims = check_shape(scores, ("B", "S"), "scores")
     check_shape(values, ("B", "S", None), "values", dims)
     log_probs = torch.log_softmax(scores, dim=-1)                      # (B, S)
@@ -51,10 +75,20 @@ def reinforce_loss(log_probs: torch.Tensor, rewards: torch.Tensor,
     and baseline (scalar or (B,)) are treated as constants (detached): the gradient
     of this loss is minus the score-function estimate of the gradient of E[r].
     """
-    check_float(log_probs, "log_probs")
-    check_float(rewards, "rewards")
+    check_tensor(log_probs, "log_probs", "float")
+    check_tensor(rewards, "rewards", "float")
     dims = check_shape(log_probs, ("B",), "log_probs")
     check_shape(rewards, ("B",), "rewards", dims)
+    if dims["B"] == 0:
+        raise ValueError("log_probs and rewards are empty: the loss needs at least one sample")
+    check_not_nan(rewards, "rewards")
+    if isinstance(baseline, torch.Tensor):
+        if baseline.dim() != 0:
+            check_shape(baseline, ("B",), "baseline", dims)  # (B, 1) would broadcast to (B, B)
+        check_not_nan(baseline, "baseline")
+    elif isinstance(baseline, bool) or not isinstance(baseline, int | float):
+        raise TypeError(f"baseline should be a number or a tensor of shape () or (B,), "
+                        f"got {type(baseline).__name__}")
     if not log_probs.requires_grad:
         raise ValueError("log_probs carries no gradient: pass the log-probability of the "
                          "sampled action as computed from the policy's parameters")
@@ -66,13 +100,18 @@ class MovingAverageBaseline:
     """b <- momentum * b + (1 - momentum) * mean(rewards): the average reward so far."""
 
     def __init__(self, momentum: float = 0.9):
-        if not 0.0 <= momentum < 1.0:
+        if isinstance(momentum, bool) or not isinstance(momentum, int | float) \
+                or not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum should lie in [0, 1), got {momentum}")
         self.momentum = momentum
         self.value: float | None = None
 
     def update(self, rewards: torch.Tensor) -> float:
         """Fold a batch of rewards (B,) in and return the new baseline."""
+        check_tensor(rewards, "rewards", "float")
+        if rewards.numel() == 0:
+            raise ValueError("rewards is empty: there is no reward to average")
+        check_not_nan(rewards, "rewards")
         mean = float(rewards.detach().mean())
         self.value = mean if self.value is None else (
             self.momentum * self.value + (1 - self.momentum) * mean)
@@ -88,9 +127,8 @@ def gumbel_softmax(logits: torch.Tensor, tau: float = 1.0, hard: bool = True,
     (straight-through): ``hard - soft.detach() + soft``. Same shape as ``logits``;
     the same noise as ``torch.nn.functional.gumbel_softmax`` for the same seed.
     """
-    check_float(logits, "logits")
-    if tau <= 0:
-        raise ValueError(f"tau must be positive, got {tau}")
+    _check_choosable(logits, "logits")
+    _check_number(tau, "tau")
     noise = torch.empty_like(logits).exponential_(generator=generator)
     gumbels = -noise.log()                                             # Gumbel(0, 1)
     soft = torch.softmax((logits + gumbels) / tau, dim=-1)
@@ -107,9 +145,13 @@ def window_positions(centre: torch.Tensor, D: int, S: int) -> torch.Tensor:
     The window is centred at round(centre) and shifted, if needed, to stay inside
     ``0 .. S-1``, so every window holds exactly 2D+1 real positions.
     """
-    check_float(centre, "centre")
+    check_tensor(centre, "centre", "float")
     check_shape(centre, ("B",), "centre")
-    if D < 0 or 2 * D + 1 > S:
+    if not torch.isfinite(centre).all():
+        raise ValueError("centre contains nan or inf: a window needs a real position")
+    check_positive_int(D, "D", minimum=0)
+    check_positive_int(S, "S")
+    if 2 * D + 1 > S:
         raise ValueError(f"half-width D must satisfy 0 <= D and 2D+1 <= S={S}, got D={D}")
     start = (centre.detach().round().long() - D).clamp(0, S - (2 * D + 1))  # (B,)
     return start[:, None] + torch.arange(2 * D + 1, device=centre.device)   # (B, 2D+1)
@@ -120,6 +162,11 @@ def gaussian_window(positions: torch.Tensor, centre: torch.Tensor, D: int) -> to
 
     Differentiable in the centre: this is how the centre predictor learns.
     """
+    check_tensor(positions, "positions")
+    check_tensor(centre, "centre", "float")
+    check_positive_int(D, "D")  # sigma = D / 2 must be > 0
+    dims = check_shape(centre, ("B",), "centre")
+    check_shape(positions, ("B", None), "positions", dims)
     sigma = D / 2
     return torch.exp(-(positions.to(centre.dtype) - centre[:, None]) ** 2 / (2 * sigma**2))
 
@@ -132,9 +179,11 @@ def local_p_weights(scores: torch.Tensor, centre: torch.Tensor, D: int) -> torch
     times ``gaussian_window``. A model that wants the saving scores only the window
     (gather the 2D+1 keys); this full-length version is for teaching and testing.
     """
-    check_float(scores, "scores")
+    check_tensor(scores, "scores", "float")
+    check_tensor(centre, "centre", "float")
     dims = check_shape(scores, ("B", "S"), "scores")
     check_shape(centre, ("B",), "centre", dims)
+    check_positive_int(D, "D")  # the Gaussian's sigma = D / 2 must be > 0
     S = scores.shape[-1]
     window = window_positions(centre, D, S)                            # (B, 2D+1)
     inside = torch.zeros_like(scores, dtype=torch.bool).scatter_(-1, window, True)  # (B, S)

@@ -16,13 +16,25 @@ shape with S replaced by T.
 A query with no training point inside a compact kernel's window (boxcar or
 Epanechnikov with a small h) would give 0 / 0. Here it gets weight 1 on its nearest
 training point (shared equally on a tie): the estimate at the smallest bandwidth
-whose window is not empty. No ``nan`` ever comes out.
+whose window is not empty. No ``nan`` ever comes out of finite inputs.
+
+Arguments are ``torch.Tensor``s of one floating-point dtype (NumPy arrays and lists are
+refused with a ``TypeError`` naming the argument). A ``nan`` in the queries, keys or
+squared distances raises ``ValueError`` (a compact kernel's window would silently drop
+it); so do negative squared distances and an empty set of keys (no training point to
+average). A ``nan`` in the values is passed on to the predictions it touches.
 """
 
 import torch
 
 from attnbook.attention import masked_softmax
-from attnbook.shapes import check_float, check_shape
+from attnbook.shapes import (
+    check_float,
+    check_not_nan,
+    check_same_dtype,
+    check_shape,
+    check_tensor,
+)
 
 KERNELS = ("gaussian", "boxcar", "epanechnikov")
 
@@ -34,6 +46,7 @@ def kernel_values(u2: torch.Tensor, kernel: str = "gaussian") -> torch.Tensor:
     3/4 (1 - u^2) for |u| <= 1. The constants make each a density on the line; they
     cancel in the Nadaraya–Watson weights.
     """
+    _check_squared(u2, "u2")
     if kernel == "gaussian":
         return torch.exp(-u2 / 2) / (2 * torch.pi) ** 0.5
     if kernel == "boxcar":
@@ -45,28 +58,55 @@ def kernel_values(u2: torch.Tensor, kernel: str = "gaussian") -> torch.Tensor:
 
 def squared_distances(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
     """|q_t - k_s|^2 for every pair: (..., T, d), (..., S, d) -> (..., T, S)."""
+    for x, name in ((queries, "queries"), (keys, "keys")):
+        check_tensor(x, name, "float")
+        if x.dim() < 2:
+            raise ValueError(f"{name} should have at least 2 dimensions (length, features); "
+                             f"for numbers use {name}[:, None]; got shape {tuple(x.shape)}")
+    check_same_dtype((queries, "queries"), (keys, "keys"))
+    if queries.shape[:-2] != keys.shape[:-2] or queries.shape[-1] != keys.shape[-1]:
+        raise ValueError(f"queries (..., T, d) and keys (..., S, d) should share their batch "
+                         f"dimensions and d; got shapes {tuple(queries.shape)} and "
+                         f"{tuple(keys.shape)}")
     diff = queries[..., :, None, :] - keys[..., None, :, :]  # (..., T, S, d)
     return (diff**2).sum(-1)  # exact (no cancellation as in |q|^2 + |k|^2 - 2 q.k)
 
 
-def _as_vectors(queries, keys, values):
+def _check_squared(d2, name: str) -> None:
+    """Squared distances: a float tensor, no nan, nothing negative."""
+    check_tensor(d2, name, "float")
+    check_not_nan(d2, name)
+    if (d2 < 0).any():
+        raise ValueError(f"{name} holds negative values (smallest {float(d2.min()):.3g}); "
+                         f"squared distances are >= 0 -- compute them with "
+                         f"squared_distances(queries, keys)")
+
+
+def _as_vectors(queries, keys, values, names=("queries", "keys", "values")):
     """Scalar inputs (T,), (S,) become (T, 1), (S, 1); check every shape."""
-    for x, name in ((queries, "queries"), (keys, "keys"), (values, "values")):
-        check_float(x, name)
+    for x, name in zip((queries, keys, values), names, strict=True):
+        check_tensor(x, name, "float")
+    check_same_dtype(*zip((queries, keys, values), names, strict=True))
+    check_not_nan(queries, names[0])
+    check_not_nan(keys, names[1])
     if queries.dim() == 1 and keys.dim() == 1:
         queries, keys = queries[:, None], keys[:, None]
     if queries.dim() < 2 or queries.dim() != keys.dim():
-        raise ValueError(f"queries and keys should be (T,) and (S,) numbers or (..., T, d) and "
+        raise ValueError(f"{names[0]} and {names[1]} should be (T,) and (S,) numbers or "
+                         f"(..., T, d) and "
                          f"(..., S, d) vectors; got shapes {tuple(queries.shape)} and "
                          f"{tuple(keys.shape)}")
     lead = (None,) * (queries.dim() - 2)
-    dims = check_shape(queries, (*lead, "T", "d"), "queries")
-    dims = check_shape(keys, (*lead, "S", "d"), "keys", dims)
+    dims = check_shape(queries, (*lead, "T", "d"), names[0])
+    dims = check_shape(keys, (*lead, "S", "d"), names[1], dims)
     if values.dim() not in (keys.dim() - 1, keys.dim()):
-        raise ValueError(f"values should be (..., S) or (..., S, d_v) for keys of shape "
-                         f"{tuple(keys.shape)}, got shape {tuple(values.shape)}")
+        raise ValueError(f"{names[2]} should be (..., S) or (..., S, d_v) for {names[1]} of "
+                         f"shape {tuple(keys.shape)}, got shape {tuple(values.shape)}")
     scalar_values = values.dim() == keys.dim() - 1
-    check_shape(values, (*lead, "S") if scalar_values else (*lead, "S", None), "values", dims)
+    check_shape(values, (*lead, "S") if scalar_values else (*lead, "S", None), names[2], dims)
+    if dims["S"] == 0:
+        raise ValueError(f"{names[1]} is empty (S = 0): a prediction needs at least one "
+                         f"training point")
     return queries, keys, values, scalar_values
 
 
@@ -92,6 +132,19 @@ def kernel_weights(d2: torch.Tensor, bandwidth, kernel: str = "gaussian",
     a key (e.g. ``~eye`` to leave each point out). Rows where every key is masked get
     all-zero weights.
     """
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel should be one of {KERNELS}, got {kernel!r}")
+    _check_squared(d2, "d2")
+    if d2.dim() == 0 or d2.shape[-1] == 0:
+        raise ValueError(f"d2 should be (..., T, S) squared distances with S >= 1 keys, "
+                         f"got shape {tuple(d2.shape)}")
+    if mask is not None:
+        check_tensor(mask, "mask", "bool")
+        try:
+            torch.broadcast_to(mask, d2.shape)
+        except RuntimeError:
+            raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to d2 of "
+                             f"shape {tuple(d2.shape)}") from None
     h = _check_bandwidth(bandwidth)
     if kernel == "gaussian":  # a softmax of -d^2 / (2 h^2): stable even for a tiny h
         return masked_softmax(-d2 / (2 * h**2), mask=mask)
@@ -129,11 +182,21 @@ def loo_predictions(x: torch.Tensor, y: torch.Tensor, bandwidth=1.0,
     x (S,) or (..., S, d), y (..., S) or (..., S, d_v); the weights (..., S, S) have a
     zero diagonal. Returns ``(predictions, weights)``.
     """
+    check_tensor(x, "x", "float")
+    check_tensor(y, "y", "float")
+    if x.dim() == 0:
+        raise ValueError("x should be (S,) numbers or (..., S, d) vectors, got a scalar")
     S = x.shape[0] if x.dim() == 1 else x.shape[-2]
     if S < 2:
         raise ValueError(f"leave-one-out needs at least 2 points, got {S}")
     others = ~torch.eye(S, dtype=torch.bool, device=x.device)  # (S, S): not yourself
-    return nadaraya_watson(x, x, y, bandwidth, kernel, mask=others)
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel should be one of {KERNELS}, got {kernel!r}")
+    q, k, v, scalar_values = _as_vectors(x, x, y, names=("x", "x", "y"))
+    weights = kernel_weights(squared_distances(q, k), bandwidth, kernel, others)  # (..., S, S)
+    if scalar_values:
+        return (weights @ v[..., None]).squeeze(-1), weights  # (..., S), (..., S, S)
+    return weights @ v, weights
 
 
 def loo_error(x: torch.Tensor, y: torch.Tensor, bandwidth=1.0,
@@ -146,7 +209,14 @@ def loo_error(x: torch.Tensor, y: torch.Tensor, bandwidth=1.0,
 def select_bandwidth_loo(x: torch.Tensor, y: torch.Tensor, bandwidths,
                          kernel: str = "gaussian") -> tuple[float, torch.Tensor]:
     """The bandwidth with the smallest LOO error, and the errors (K,) for all K candidates."""
-    candidates = [float(h) for h in bandwidths]
+    if isinstance(bandwidths, str) or not hasattr(bandwidths, "__iter__"):
+        raise TypeError(f"bandwidths should be a list (or tensor) of candidate numbers, "
+                        f"got {bandwidths!r}")
+    candidates = []
+    for h in bandwidths:
+        if isinstance(h, bool) or not isinstance(h, int | float | torch.Tensor):
+            raise TypeError(f"bandwidths should hold numbers, got {h!r}")
+        candidates.append(float(h))
     if not candidates:
         raise ValueError("bandwidths is empty: give at least one candidate")
     errors = torch.stack([loo_error(x, y, h, kernel).detach() for h in candidates])  # (K,)

@@ -7,6 +7,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from attnbook.shapes import check_positive_int
+
 
 def _to_numpy(x) -> np.ndarray:
     if isinstance(x, torch.Tensor):
@@ -45,6 +47,11 @@ def show_heatmaps(weights, xlabels: Sequence[str] | None = None,
     queries. Returns the matplotlib ``Figure``.
     """
     maps = _as_maps(weights)
+    if not maps or any(m.size == 0 for m in maps):
+        raise ValueError("weights holds no numbers (no map, or a map with 0 rows or columns): "
+                         "there is nothing to draw")
+    if ncols is not None:
+        check_positive_int(ncols, "ncols")
     T, S = maps[0].shape
     if any(m.shape != (T, S) for m in maps):
         raise ValueError(f"all maps should share one shape; got {[m.shape for m in maps]}")

@@ -16,6 +16,10 @@ Each decoder offers
   one step, for greedy decoding. ``forward`` and repeated ``step`` compute the same thing.
 
 Padding never receives attention: scores go through ``attnbook.attention.masked_softmax``.
+
+Token ids are integer ``torch.Tensor``s inside the vocabulary and lengths lie in
+``1 .. S``; anything else (NumPy arrays, float ids, an id past the vocabulary, a batch
+or a memory of the wrong size) is refused with an error that names the argument.
 """
 
 import math
@@ -26,7 +30,13 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from attnbook.attention import masked_softmax, padding_mask
-from attnbook.shapes import check_shape
+from attnbook.shapes import (
+    check_ids,
+    check_module_input,
+    check_positive_int,
+    check_shape,
+    check_tensor,
+)
 
 
 @dataclass
@@ -41,6 +51,16 @@ class Seq2SeqConfig:
     pad: int = 0
     word_in_annotations: bool = True
     luong_scaled: bool = True
+
+    def __post_init__(self):
+        for name in ("src_vocab_size", "tgt_vocab_size", "embed_dim", "hidden_dim"):
+            check_positive_int(getattr(self, name), name)
+        if self.attention not in ("none", "bahdanau", "luong"):
+            raise ValueError(f"attention should be one of ['bahdanau', 'luong', 'none'], "
+                             f"got {self.attention!r}")
+        check_positive_int(self.pad, "pad", minimum=0)
+        if self.pad >= min(self.src_vocab_size, self.tgt_vocab_size):
+            raise ValueError(f"pad should be a token id in both vocabularies, got {self.pad}")
 
     @property
     def annotation_dim(self) -> int:
@@ -62,6 +82,25 @@ class Memory:
         return padding_mask(self.src_len, self.outputs.shape[1])
 
 
+def _check_memory(memory, decoder) -> int:
+    """``memory`` from this model's encoder; returns its batch size B."""
+    if not isinstance(memory, Memory):
+        raise TypeError(f"memory should be the Memory the encoder returns, "
+                        f"got {type(memory).__name__}")
+    check_module_input(memory.outputs, "memory.outputs", decoder, decoder.annotation_dim,
+                       "annotation_dim")
+    return memory.outputs.shape[0]
+
+
+def _check_targets(tokens, name: str, decoder, memory, shape) -> None:
+    """Target ids (B, T) or (B,) in the decoder's vocabulary, with the memory's batch size."""
+    B = _check_memory(memory, decoder)
+    check_ids(tokens, name, decoder.embed.num_embeddings)
+    dims = check_shape(tokens, shape, name, {"B": B})
+    if dims.get("T", 1) == 0:
+        raise ValueError(f"{name} has no steps (T = 0): give at least <bos>")
+
+
 class Encoder(nn.Module):
     """Bidirectional GRU (+ the word's embedding); padding is skipped (packed), so it never
     leaks into the annotations."""
@@ -75,8 +114,15 @@ class Encoder(nn.Module):
 
     def forward(self, src: torch.Tensor, src_len: torch.Tensor) -> Memory:
         """src (B, S) token ids, src_len (B,) -> Memory(outputs (B, S, A), summary (B, H))."""
+        check_ids(src, "src", self.embed.num_embeddings)
+        check_tensor(src_len, "src_len", "int")
         dims = check_shape(src, ("B", "S"), "src")
         check_shape(src_len, ("B",), "src_len", dims)
+        if dims["B"] == 0:
+            raise ValueError("src is an empty batch (B = 0): give at least one sentence")
+        if (src_len < 1).any() or (src_len > dims["S"]).any():
+            raise ValueError(f"src_len should lie in 1 .. S = {dims['S']} (the padded length "
+                             f"of src), got {src_len.tolist()}")
         emb = self.embed(src)  # (B, S, E), zero at padding
         packed = pack_padded_sequence(emb, src_len.cpu(), batch_first=True,
                                       enforce_sorted=False)
@@ -97,18 +143,21 @@ class PlainDecoder(nn.Module):
         self.embed = nn.Embedding(cfg.tgt_vocab_size, E, padding_idx=cfg.pad)
         self.rnn = nn.GRU(E + H, H, batch_first=True)
         self.out = nn.Linear(H + H + E, cfg.tgt_vocab_size)
+        self.annotation_dim = cfg.annotation_dim
 
     def init_state(self, memory: Memory) -> torch.Tensor:
         return memory.summary  # (B, H)
 
     def forward(self, tgt_in: torch.Tensor, memory: Memory):
         """tgt_in (B, T) -> logits (B, T, V), weights None (there is nothing to look at)."""
+        _check_targets(tgt_in, "tgt_in", self, memory, ("B", "T"))
         emb = self.embed(tgt_in)  # (B, T, E)
         c = memory.summary[:, None].expand(-1, emb.shape[1], -1)  # (B, T, H): same every step
         states, _ = self.rnn(torch.cat([emb, c], -1), memory.summary[None].contiguous())
         return self.out(torch.cat([states, c, emb], -1)), None
 
     def step(self, y_prev: torch.Tensor, state: torch.Tensor, memory: Memory):
+        _check_targets(y_prev, "y_prev", self, memory, ("B",))
         emb, c = self.embed(y_prev), memory.summary  # (B, E), (B, H)
         _, h = self.rnn(torch.cat([emb, c], -1)[:, None], state[None].contiguous())
         return self.out(torch.cat([h[0], c, emb], -1)), h[0], None
@@ -119,6 +168,9 @@ class AdditiveAttention(nn.Module):
 
     def __init__(self, query_dim: int, key_dim: int, attn_dim: int):
         super().__init__()
+        self.query_dim = check_positive_int(query_dim, "query_dim")
+        self.key_dim = check_positive_int(key_dim, "key_dim")
+        self.attn_dim = check_positive_int(attn_dim, "attn_dim")
         self.W_q = nn.Linear(query_dim, attn_dim, bias=False)
         self.W_k = nn.Linear(key_dim, attn_dim, bias=False)
         self.v = nn.Linear(attn_dim, 1, bias=False)
@@ -127,6 +179,14 @@ class AdditiveAttention(nn.Module):
                 src_len: torch.Tensor):
         """query (B, Hq), keys_proj = W_k(values) (B, S, D), values (B, S, A)
         -> context (B, A), weights (B, S)."""
+        for x, name in ((query, "query"), (keys_proj, "keys_proj"), (values, "values")):
+            check_tensor(x, name, "float")
+        dims = check_shape(query, ("B", None), "query")
+        dims = check_shape(keys_proj, ("B", "S", None), "keys_proj", dims)
+        check_shape(values, ("B", "S", None), "values", dims)
+        check_module_input(query, "query", self, self.query_dim, "query_dim")
+        check_module_input(keys_proj, "keys_proj", self, self.attn_dim, "attn_dim")
+        check_module_input(values, "values", self, self.key_dim, "key_dim")
         scores = self.v(torch.tanh(keys_proj + self.W_q(query)[:, None])).squeeze(-1)  # (B, S)
         weights = masked_softmax(scores, src_len)  # (B, S), padding gets exactly 0
         return (weights[:, None] @ values).squeeze(1), weights  # (B, 1, S) @ (B, S, A)
@@ -142,6 +202,7 @@ class BahdanauDecoder(nn.Module):
         self.attention = AdditiveAttention(H, A, H)
         self.cell = nn.GRUCell(E + A, H)
         self.out = nn.Linear(H + A + E, cfg.tgt_vocab_size)
+        self.annotation_dim = A
 
     def init_state(self, memory: Memory):
         # the keys' projection is the same at every step: compute it once
@@ -154,11 +215,13 @@ class BahdanauDecoder(nn.Module):
         return torch.cat([s, context, emb], -1), (s, keys_proj), weights
 
     def step(self, y_prev: torch.Tensor, state, memory: Memory):
+        _check_targets(y_prev, "y_prev", self, memory, ("B",))
         features, state, weights = self._step(self.embed(y_prev), state, memory)
         return self.out(features), state, weights
 
     def forward(self, tgt_in: torch.Tensor, memory: Memory):
         """tgt_in (B, T) -> logits (B, T, V), weights (B, T, S)."""
+        _check_targets(tgt_in, "tgt_in", self, memory, ("B", "T"))
         emb = self.embed(tgt_in)  # (B, T, E)
         state = self.init_state(memory)
         features, weights = [], []
@@ -184,6 +247,7 @@ class LuongDecoder(nn.Module):
         self.W_c = nn.Linear(A + H, H)
         self.out = nn.Linear(H, cfg.tgt_vocab_size)
         self.scale = 1 / math.sqrt(H) if cfg.luong_scaled else 1.0
+        self.annotation_dim = A
 
     def init_state(self, memory: Memory) -> torch.Tensor:
         return memory.summary
@@ -198,10 +262,13 @@ class LuongDecoder(nn.Module):
         return self.out(attentional), weights
 
     def forward(self, tgt_in: torch.Tensor, memory: Memory):
+        """tgt_in (B, T) -> logits (B, T, V), weights (B, T, S)."""
+        _check_targets(tgt_in, "tgt_in", self, memory, ("B", "T"))
         states, _ = self.rnn(self.embed(tgt_in), memory.summary[None].contiguous())
         return self._attend(states, memory)
 
     def step(self, y_prev: torch.Tensor, state: torch.Tensor, memory: Memory):
+        _check_targets(y_prev, "y_prev", self, memory, ("B",))
         _, h = self.rnn(self.embed(y_prev)[:, None], state[None].contiguous())
         logits, weights = self._attend(h.transpose(0, 1), memory)  # (B, 1, V), (B, 1, S)
         return logits[:, 0], h[0], weights[:, 0]
@@ -215,6 +282,8 @@ class Seq2Seq(nn.Module):
 
     def __init__(self, cfg: Seq2SeqConfig):
         super().__init__()
+        if not isinstance(cfg, Seq2SeqConfig):
+            raise TypeError(f"cfg should be a Seq2SeqConfig, got {type(cfg).__name__}")
         if cfg.attention not in DECODERS:
             raise ValueError(f"attention should be one of {sorted(DECODERS)}, "
                              f"got {cfg.attention!r}")
@@ -225,8 +294,8 @@ class Seq2Seq(nn.Module):
     def forward(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor):
         """Teacher forcing: src (B, S), src_len (B,), tgt_in (B, T)
         -> logits (B, T, V), weights (B, T, S) or None."""
-        check_shape(tgt_in, (src.shape[0], "T"), "tgt_in")
-        return self.decoder(tgt_in, self.encoder(src, src_len))
+        memory = self.encoder(src, src_len)  # checks src first: a bad src is blamed on src
+        return self.decoder(tgt_in, memory)
 
 
 @torch.no_grad()
@@ -238,6 +307,14 @@ def greedy_decode(model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor, bos:
     lengths (B,) (up to and including the first ``eos``, or ``max_len``) and
     weights (B, T', S) (zeros after a sentence ended; ``None`` without attention).
     """
+    if not isinstance(model, Seq2Seq):
+        raise TypeError(f"model should be a Seq2Seq, got {type(model).__name__}")
+    vocab = model.cfg.tgt_vocab_size
+    for token, name in ((bos, "bos"), (eos, "eos")):
+        check_positive_int(token, name, minimum=0)
+        if token >= vocab:
+            raise ValueError(f"{name} = {token} is not a target token id (0 .. {vocab - 1})")
+    check_positive_int(max_len, "max_len")
     memory = model.encoder(src, src_len)
     state = model.decoder.init_state(memory)
     B = src.shape[0]

@@ -12,7 +12,8 @@ Conventions, chosen once for the whole book:
   its softmax is all zeros, not ``nan`` -- the same rule as
   ``attnbook.attention.masked_softmax`` -- its ``log_softmax`` is all ``-inf``
   (the log of those zeros) and its ``logsumexp`` is ``-inf`` (the log of an empty sum).
-  Gradients through such a row are 0, never ``nan``.
+  Gradients through such a row are 0, never ``nan``. An axis of length 0 gives
+  an empty softmax and a ``logsumexp`` of ``-inf`` (nothing to sum).
 - ``nan`` or ``+inf`` logits raise ``ValueError``: they are bugs upstream, and
   passing them on would fill the weights with ``nan`` without a word.
 - ``entropy`` uses ``0 log 0 = 0`` and takes the base of the logarithm
@@ -33,6 +34,8 @@ def _check_logits(x, axis: int, name: str) -> None:
     check_float(x, name)
     if x.ndim == 0:
         raise ValueError(f"{name} should have at least 1 dimension to normalise over, got a scalar")
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise TypeError(f"axis should be an int, got {axis!r}")
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"axis {axis} is out of range for {name} of shape {tuple(x.shape)}")
     bad = (x != x) | (x == math.inf)  # nan or +inf, in one pass for NumPy and torch alike
@@ -45,6 +48,9 @@ def _check_logits(x, axis: int, name: str) -> None:
 
 def _shifted(x, axis: int):
     """``x - m`` and ``m``, with ``m`` the maximum along ``axis`` (0 for an all--inf row)."""
+    if x.shape[axis] == 0:  # no entries: nothing to shift, m = 0 like an all -inf row
+        m = x.sum(axis, keepdims=True) if isinstance(x, np.ndarray) else x.sum(axis, True)
+        return x, m
     if isinstance(x, torch.Tensor):
         m = x.amax(dim=axis, keepdim=True)  # (..., 1, ...)
         m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
@@ -120,12 +126,16 @@ def entropy(p: Array, axis: int = -1, base: float = math.e) -> Array:
     p (..., S) -> (...). ``base=math.e`` gives nats, ``base=2`` bits. Uses
     ``0 log 0 = 0``, so a one-hot row has entropy 0 and a uniform row over S
     entries has ``log S``. ``p`` is not renormalised: pass weights that sum to 1
-    (an all-zero row, from a fully masked softmax, has entropy 0). Negative or
-    ``nan`` entries raise ``ValueError`` -- did you pass scores instead of weights?
+    (an all-zero row, from a fully masked softmax, has entropy 0; a row summing to
+    less than 1 is taken as it is). Negative, ``nan`` or above-1 entries raise
+    ``ValueError`` -- did you pass scores or counts instead of weights? The gradient
+    is finite everywhere, 0 at an entry that is exactly 0.
     """
     check_float(p, "p")
     if p.ndim == 0:
         raise ValueError("p should have at least 1 dimension (a distribution), got a scalar")
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise TypeError(f"axis should be an int, got {axis!r}")
     if not -p.ndim <= axis < p.ndim:
         raise ValueError(f"axis {axis} is out of range for p of shape {tuple(p.shape)}")
     if not isinstance(base, int | float) or isinstance(base, bool) or base <= 0 or base == 1:
@@ -134,8 +144,14 @@ def entropy(p: Array, axis: int = -1, base: float = math.e) -> Array:
     if not (p >= 0).all():
         raise ValueError("p has negative or nan entries; entropy needs probabilities "
                          "(softmax the scores first)")
+    if (p > 1 + 1e-6).any():
+        raise ValueError(f"p has entries above 1 (largest {float(p.max()):.4g}); entropy needs "
+                         "probabilities -- counts? divide them by their sum first")
     if isinstance(p, torch.Tensor):
-        h = torch.special.entr(p).sum(dim=axis)  # entr(p) = -p log p, and entr(0) = 0
+        # xlogy(p, p) with log(1) = 0 where p = 0: 0 log 0 = 0, and the gradient at an
+        # exact 0 is 0, not nan (torch.special.entr's gradient there is nan)
+        safe = torch.where(p > 0, p, torch.ones_like(p))
+        h = -torch.special.xlogy(p, safe).sum(dim=axis)
     else:
         safe = np.where(p > 0, p, 1.0)  # log(1) = 0 puts the 0 log 0 = 0 rule in place
         h = -(p * np.log(safe)).sum(axis=axis)

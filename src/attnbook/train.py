@@ -9,6 +9,8 @@ from collections.abc import Callable
 import matplotlib.pyplot as plt
 from tqdm import tqdm  # plain text bar: renders the same in a notebook, a terminal and the book
 
+from attnbook.shapes import check_positive_int
+
 History = dict[str, list[float]]
 
 
@@ -20,8 +22,11 @@ def train_steps(step: Callable[[int], dict[str, float]], num_steps: int,
     Returns the history: a list per metric, one entry every ``log_every`` steps
     (plus ``"step"``, the step numbers).
     """
-    if num_steps < 1 or log_every < 1:
-        raise ValueError(f"num_steps and log_every must be >= 1, got {num_steps}, {log_every}")
+    if not callable(step):
+        raise TypeError(f"step should be a function step(i) -> dict of metrics, "
+                        f"got {type(step).__name__}")
+    check_positive_int(num_steps, "num_steps")
+    check_positive_int(log_every, "log_every")
     history: History = {"step": []}
     bar = tqdm(range(num_steps), desc=desc, disable=not progress, mininterval=1.0)
     for i in bar:
@@ -39,6 +44,12 @@ def train_steps(step: Callable[[int], dict[str, float]], num_steps: int,
 def plot_history(histories: dict[str, History], metric: str = "loss", ax=None,
                  logy: bool = False):
     """Plot one metric of several runs against the step, one line per run."""
+    if not isinstance(histories, dict) or not all(isinstance(h, dict)
+                                                  for h in histories.values()):
+        raise TypeError("histories should be a dict {run name: history}, e.g. "
+                        "{'adam': train_steps(...)}")
+    if not histories:
+        raise ValueError("histories is empty: give at least one run")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3))
     for name, history in histories.items():

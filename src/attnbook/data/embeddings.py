@@ -6,7 +6,11 @@ a score on seven named features, plus a little seeded noise in extra dimensions 
 that no two words are exactly alike.
 """
 
+import math
+
 import torch
+
+from attnbook.shapes import check_positive_int
 
 FEATURES = ("royal", "female", "person", "animal", "young", "food", "vehicle")
 
@@ -38,6 +42,10 @@ def toy_word_embeddings(extra_dims: int = 4, noise: float = 0.05, seed: int = 0
     The first seven columns are the named ``FEATURES`` (0 or 1, plus N(0, noise^2)
     jitter); ``extra_dims`` columns of pure noise follow. Deterministic given ``seed``.
     """
+    check_positive_int(extra_dims, "extra_dims", minimum=0)
+    check_positive_int(seed, "seed", minimum=0)
+    if isinstance(noise, bool) or not isinstance(noise, int | float) or not math.isfinite(noise):
+        raise ValueError(f"noise should be a finite number >= 0, got {noise!r}")
     if extra_dims < 0 or noise < 0:
         raise ValueError(f"extra_dims and noise must be >= 0, got {extra_dims}, {noise}")
     words = list(_WORDS)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from attnbook.shapes import check_positive_int
+
 
 @dataclass(frozen=True)
 class MarkerBatch:
@@ -35,6 +37,7 @@ class MarkerBatch:
 
 def marker_id(num_tokens: int) -> int:
     """The marker's token id: the first id after the content tokens."""
+    check_positive_int(num_tokens, "num_tokens")
     return num_tokens
 
 
@@ -48,6 +51,14 @@ def make_marker_batch(n: int, length: int = 16, num_tokens: int = 10,
     Pass ``seed`` for a fixed set (e.g. the test set) or ``generator`` to draw
     fresh batches from one stream during training.
     """
+    for value, name in ((n, "n"), (length, "length"), (num_tokens, "num_tokens")):
+        check_positive_int(value, name)
+    if block is not None:
+        check_positive_int(block, "block")
+    if seed is not None:
+        check_positive_int(seed, "seed", minimum=0)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator should be a torch.Generator, got {type(generator).__name__}")
     if n < 1 or length < 2 or num_tokens < 2:
         raise ValueError(f"need n >= 1, length >= 2, num_tokens >= 2; "
                          f"got n={n}, length={length}, num_tokens={num_tokens}")

@@ -4,9 +4,12 @@ Nothing is downloaded: the data are drawn from a seeded generator, so every run
 (and every reader) sees the same points.
 """
 
+import math
 from dataclasses import dataclass
 
 import torch
+
+from attnbook.shapes import check_positive_int, check_tensor
 
 
 def true_function(x: torch.Tensor) -> torch.Tensor:
@@ -16,6 +19,7 @@ def true_function(x: torch.Tensor) -> torch.Tensor:
 
     Defined for x >= 0; the generator draws x in [0, 5].
     """
+    check_tensor(x, "x", "float")
     return 2 * torch.sin(x) + x.clamp(min=0) ** 0.8
 
 
@@ -45,6 +49,13 @@ def make_regression_data(n_train: int = 100, n_test: int = 100, noise: float = 0
     the same distribution); each part is sorted by x, which makes heatmaps over
     training points read left to right. The same ``seed`` gives the same data.
     """
+    check_positive_int(n_train, "n_train")
+    check_positive_int(n_test, "n_test")
+    check_positive_int(seed, "seed", minimum=0)
+    for value, name in ((noise, "noise"), (low, "low"), (high, "high")):
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not math.isfinite(value):
+            raise ValueError(f"{name} should be a finite number, got {value!r}")
     if n_train < 2 or n_test < 1:
         raise ValueError(f"need n_train >= 2 and n_test >= 1, got {n_train}, {n_test}")
     if noise < 0 or not low < high:

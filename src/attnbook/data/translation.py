@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
+from attnbook.shapes import check_positive_int
+
 NOUNS = {"dog": "varo", "cat": "miso", "bird": "tiki", "fish": "pesu", "horse": "hamo",
          "child": "kiri", "teacher": "lenu", "farmer": "fado", "king": "rega", "queen": "regi",
          "doctor": "doku", "student": "sena"}
@@ -112,6 +114,9 @@ def sample_pair(rng: random.Random, length: int) -> Pair:
 def generate_corpus(n: int, min_len: int = MIN_CLAUSE, max_len: int = 30,
                     seed: int = 0) -> list[Pair]:
     """``n`` pairs with source lengths uniform in [min_len, max_len]; same seed, same corpus."""
+    check_positive_int(n, "n", minimum=0)
+    check_positive_int(min_len, "min_len")
+    check_positive_int(max_len, "max_len")
     if min_len < MIN_CLAUSE or max_len < min_len:
         raise ValueError(f"need {MIN_CLAUSE} <= min_len <= max_len, got {min_len}, {max_len}")
     rng = random.Random(seed)
@@ -129,12 +134,23 @@ class Corpus:
 
 def make_corpus(n_train: int = 20000, n_val: int = 500, n_test: int = 1000,
                 min_len: int = MIN_CLAUSE, max_len: int = 30, seed: int = 0) -> Corpus:
-    """Generate the three splits from one seed; val/test sentences seen in train are redrawn."""
+    """Generate the three splits from one seed; val/test sentences seen in train are redrawn.
+
+    Raises ``ValueError`` when the grammar runs out of new sentences of these lengths
+    (instead of searching forever)."""
+    check_positive_int(n_val, "n_val", minimum=0)
+    check_positive_int(n_test, "n_test", minimum=0)
     train = generate_corpus(n_train, min_len, max_len, seed)
     seen = {p.src for p in train}
     rng = random.Random(seed + 1)
     held_out = []
+    misses = 0
     while len(held_out) < n_val + n_test:
+        if misses > 1000 + 10 * (n_val + n_test):
+            raise ValueError(f"could not find {n_val + n_test} held-out sentences of length "
+                             f"{min_len} .. {max_len} that are not in train; allow longer "
+                             f"sentences (max_len) or ask for fewer")
+        misses += 1
         pair = sample_pair(rng, rng.randint(min_len, max_len))
         if pair.src not in seen:
             seen.add(pair.src)
@@ -146,6 +162,7 @@ class Vocab:
     """Token <-> index, with ``<pad>`` = 0, ``<bos>`` = 1, ``<eos>`` = 2, ``<unk>`` = 3."""
 
     def __init__(self, tokens: Sequence[str]):
+        _check_tokens(tokens, "tokens")
         words = sorted(set(tokens) - set(SPECIALS))
         self.itos = list(SPECIALS) + words
         self.stoi = {t: i for i, t in enumerate(self.itos)}
@@ -155,12 +172,26 @@ class Vocab:
         return len(self.itos)
 
     def encode(self, tokens: Sequence[str]) -> list[int]:
+        _check_tokens(tokens, "tokens")
         return [self.stoi.get(t, self.unk) for t in tokens]
 
     def decode(self, ids: Sequence[int], strip: bool = True) -> list[str]:
-        """Indices -> tokens; with ``strip``, stop at ``<eos>`` and drop ``<pad>``/``<bos>``."""
+        """Indices -> tokens; with ``strip``, stop at ``<eos>`` and drop ``<pad>``/``<bos>``.
+
+        ``ids``: a list of ints or a 1-D integer tensor, each in ``0 .. len(vocab) - 1``."""
+        if isinstance(ids, torch.Tensor):
+            if ids.dim() != 1 or ids.is_floating_point():
+                raise ValueError(f"ids should be one sentence: a 1-D integer tensor, got "
+                                 f"shape {tuple(ids.shape)}, dtype {ids.dtype}")
+            ids = ids.tolist()
+        if isinstance(ids, str) or not hasattr(ids, "__iter__"):
+            raise TypeError(f"ids should be a list of token ids, got {type(ids).__name__}")
         out = []
         for i in ids:
+            check_positive_int(i, "each id in ids", minimum=0)
+            if i >= len(self.itos):
+                raise ValueError(f"ids holds the token id {i}, but this vocabulary has "
+                                 f"{len(self.itos)} ids (0 .. {len(self.itos) - 1})")
             i = int(i)
             if strip and i == self.eos:
                 break
@@ -168,6 +199,14 @@ class Vocab:
                 continue
             out.append(self.itos[i])
         return out
+
+
+def _check_tokens(tokens, name: str) -> None:
+    if isinstance(tokens, str):
+        raise TypeError(f"{name} should be a list of tokens, not a string (it would be read "
+                        f"letter by letter): use {name}.split()")
+    if not hasattr(tokens, "__iter__"):
+        raise TypeError(f"{name} should be a list of tokens, got {type(tokens).__name__}")
 
 
 def source_vocab() -> Vocab:
@@ -212,6 +251,12 @@ def make_batch(pairs: Sequence[Pair], src_vocab: Vocab, tgt_vocab: Vocab) -> Bat
     """Encode and pad ``pairs`` into one ``Batch`` (padding with ``<pad>``, lengths kept)."""
     if not pairs:
         raise ValueError("make_batch needs at least one pair")
+    for p in pairs:
+        if not isinstance(p, Pair):
+            raise TypeError(f"pairs should hold Pair objects, got {type(p).__name__}")
+    for vocab, name in ((src_vocab, "src_vocab"), (tgt_vocab, "tgt_vocab")):
+        if not isinstance(vocab, Vocab):
+            raise TypeError(f"{name} should be a Vocab, got {type(vocab).__name__}")
     src = [src_vocab.encode(p.src) for p in pairs]
     tgt = [tgt_vocab.encode(p.tgt) for p in pairs]
     return Batch(
@@ -229,7 +274,15 @@ def bucketed_batches(pairs: Sequence[Pair], batch_size: int, src_vocab: Vocab,
     """Endless batches of pairs with similar source length (little padding), in random order.
 
     Each epoch: shuffle, sort by source length, cut into batches, shuffle the batches.
+    ``batch_size`` must be >= 1 and ``pairs`` non-empty (checked at once, on the call).
     """
+    check_positive_int(batch_size, "batch_size")
+    if len(pairs) == 0:
+        raise ValueError("pairs is empty: there is nothing to make batches from")
+    return _bucketed(pairs, batch_size, src_vocab, tgt_vocab, seed)
+
+
+def _bucketed(pairs, batch_size, src_vocab, tgt_vocab, seed):
     rng = random.Random(seed)
     while True:
         order = list(range(len(pairs)))
