@@ -80,7 +80,7 @@ def test_returns_a_figure_with_its_labels_and_shows_nothing(draw, monkeypatch):
 def test_renders_to_png_at_the_page_width(draw):
     fig = draw()
     width, height = fig.get_size_inches()
-    assert 5 <= width <= 7.5 and height <= 6, "the book's column is about 750 px at 100 dpi"
+    assert 5 <= width <= 7.01 and height <= 5.5, "the book's column is about 700 px at 100 dpi"
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     assert buf.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 
-UNIT = 0.5  # inches per unit of diagram coordinates
+UNIT = 0.467  # inches per unit: 15 units = 7 inches, the width of the book's column
 FONT = 10  # box labels
 SMALL = 9  # shape labels and notes: the smallest text in any diagram
 
@@ -385,7 +385,7 @@ def _luong_panel(ax, x0):
     arrow(ax, emb.top, (gru.x + 0.8, gru.bottom[1]), "(B, E)", side="right")
     att = box(ax, x0 + 2.8, 4.6, "general attention", w=2.8, role="attn")
     arrow(ax, gru.top, att.bottom, r"$\mathbf{h}_t$ (B, H)", side="right")
-    ann = box(ax, x0 + 6.5, 4.6, r"$\mathbf{a}_j$", w=0.9, role="key")
+    ann = box(ax, x0 + 6.75, 4.6, r"$\mathbf{a}_j$", w=0.7, role="key")
     arrow(ax, ann.left, att.right, "(B, S, 2H+E)", side="above", label_at=0.55)
     out = box(ax, x0 + 2.8, 6.5, r"$\tanh(W_c[\mathbf{c}_t; \mathbf{h}_t]) \to p(y_t)$",
               w=4.2)
@@ -506,12 +506,13 @@ def draw_transformer():
     """Chapter 9: an encoder layer and a decoder layer (post-LN, as in Vaswani et al.)."""
     fig, ax = canvas(15, 11)
     xe, xd = 3.2, 11.2
-    enc = _layer_stack(ax, xe, 1.8, [("self-attention", "attn"), ("Add & LayerNorm", "norm"),
-                                     ("feed-forward (FFN)", "op"), ("Add & LayerNorm", "norm")])
-    dec = _layer_stack(ax, xd, 1.8, [("masked self-attention", "attn"),
-                                     ("Add & LayerNorm", "norm"), ("cross-attention", "attn"),
-                                     ("Add & LayerNorm", "norm"), ("feed-forward (FFN)", "op"),
-                                     ("Add & LayerNorm", "norm")])
+    enc = _layer_stack(ax, xe, 1.8, w=3.5, blocks=[
+        ("self-attention", "attn"), ("Add & LayerNorm", "norm"),
+        ("feed-forward (FFN)", "op"), ("Add & LayerNorm", "norm")])
+    dec = _layer_stack(ax, xd, 1.8, w=3.5, blocks=[
+        ("masked self-attention", "attn"), ("Add & LayerNorm", "norm"),
+        ("cross-attention", "attn"), ("Add & LayerNorm", "norm"),
+        ("feed-forward (FFN)", "op"), ("Add & LayerNorm", "norm")])
     title(ax, xe, 10.5, "encoder layer (× N)")
     title(ax, xd, 10.5, "decoder layer (× N)")
     arrow(ax, (xe, 0.6), enc[0].bottom, "source (B, S, d)", side="right", label_at=0.4)
@@ -528,7 +529,7 @@ def draw_transformer():
     note(ax, 7.2, dec[2].y - 0.55, "keys, values", ha="left", colour="#b35a12")
     arrow(ax, dec[-1].top, (xd, dec[-1].top[1] + 0.6), "(B, T, d)", side="right")
     note(ax, dec[0].left[0] - 0.2, dec[0].y, "causal mask:\nj <= i only", ha="right")
-    note(ax, xe, 8.2, "FFN: d → 4d → d at each position\n"
+    note(ax, xe, 8.2, "FFN: Linear, ReLU, Linear at each position\n"
          "grey: residual paths, x + sublayer(x)")
     return fig
 
@@ -537,9 +538,9 @@ def draw_post_ln_vs_pre_ln():
     """Chapter 9: where the LayerNorm sits around a sublayer (attention or FFN)."""
     fig, ax = canvas(14, 6.8)
     post = _layer_stack(ax, 3.5, 1.2, [("sublayer", "attn"), ("add: x + sublayer(x)", "op"),
-                                       ("LayerNorm", "norm")], w=3.0)
+                                       ("LayerNorm", "norm")], w=3.4)
     pre = _layer_stack(ax, 10.3, 1.2, [("LayerNorm", "norm"), ("sublayer", "attn"),
-                                       ("add: x + sublayer(LN(x))", "op")], w=3.6)
+                                       ("add: x + sublayer(LN(x))", "op")], w=4.0)
     title(ax, 3.5, 6.4, "post-LN (the original Transformer)")
     title(ax, 10.3, 6.4, "pre-LN (GPT-2 and many since)")
     for stack in (post, pre):
