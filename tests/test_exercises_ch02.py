@@ -114,7 +114,7 @@ WRONG = [
     ("jacobian", lambda z: torch.diag(torch.softmax(z, -1))
      + torch.outer(torch.softmax(z, -1), torch.softmax(z, -1)), "wrong sign"),
     ("jacobian", lambda z: torch.diag(z) - torch.outer(z, z), "logits instead"),
-    ("jacobian", lambda z: torch.diag(torch.softmax(z, -1)), "Jacobian of exp alone"),
+    ("jacobian", lambda z: torch.diag(torch.softmax(z, -1)), "differentiated the numerator only"),
     ("kl", lambda p, q: good_kl(q, p), "arguments swapped"),
     ("kl", lambda p, q: -good_kl(p, q), "log ratio upside down"),
     ("kl", lambda p, q: (p * (p / q).log()).sum(-1), "0 log 0 gives nan"),

@@ -54,8 +54,10 @@ def test_masked_softmax_written_by_hand_passes():
 
 
 def test_causal_mask_float_and_other_correct_forms():
-    with pytest.raises(ExerciseError, match="a float mask instead of a boolean one"):
+    with pytest.raises(ExerciseError, match="boolean tensor .* expected: in this book a mask"):
         ch04.check_causal_mask(lambda T: torch.ones(T, T).tril())
+    with pytest.raises(ExerciseError, match="boolean tensor"):
+        ch04.check_causal_mask(lambda T: torch.ones(T, T, dtype=torch.long).tril())
     assert ch04.check_causal_mask(lambda T: torch.arange(T)[None, :] <= torch.arange(T)[:, None])
 
 

@@ -29,8 +29,13 @@ def _same(got, wrong_value, atol=1e-5, rtol=1e-4) -> bool:
 
 
 def _any_of(*wrongs):
-    """A ``detect`` that recognises the mistake if the answer equals any of ``wrongs``."""
-    return lambda got, expected, case: any(_same(got, case.call(w)) for w in wrongs)
+    """A ``detect`` that recognises the mistake if the answer equals any of ``wrongs``
+    that differs from the right answer on this case."""
+    def detect(got, expected, case):
+        candidates = [case.call(w) for w in wrongs]
+        return any(_same(got, c) and not _same(c, expected) for c in candidates)
+
+    return detect
 
 
 # ---------------------------------------------------------------- 1. stable softmax
@@ -58,6 +63,16 @@ def _softmax_sum_no_keepdim(scores):
     return e / e.sum(-1)  # (T, S) / (T,) -> divides column j by the sum of row j
 
 
+def _softmax_shift_mean(scores):
+    e = (scores - scores.mean(-1, keepdim=True)).exp()
+    return e / e.sum(-1, keepdim=True)
+
+
+def _softmax_shift_min(scores):
+    e = (scores - scores.min(-1, keepdim=True).values).exp()
+    return e / e.sum(-1, keepdim=True)
+
+
 def _softmax_unnormalised(scores):
     return (scores - scores.max(-1, keepdim=True).values).exp()
 
@@ -80,6 +95,15 @@ SOFTMAX_MISTAKES = (
             "A row far below the global maximum then underflows to exp(...) = 0 everywhere "
             "and 0/0 = nan; take the max over dim=-1 with keepdim=True.",
             wrong=_softmax_global_max),
+    Mistake("shifted by the mean, not the maximum",
+            "Any shift leaves the softmax unchanged mathematically, but only the row maximum "
+            "makes every exponent <= 0: with scores far apart, exp(score - mean) still "
+            "overflows (float32's exp overflows above about 88.7). Subtract the row maximum.",
+            wrong=_softmax_shift_mean),
+    Mistake("shifted by the minimum, not the maximum",
+            "Subtracting the minimum makes every exponent >= 0, so the largest ones overflow "
+            "sooner (float32's exp overflows above about 88.7). Subtract the row maximum.",
+            wrong=_softmax_shift_min),
 )
 
 
@@ -91,6 +115,11 @@ def _softmax_cases():
              label="logits around 1000"),
         Case((torch.tensor([[1.0, 0.0, -1.0], [-1000.0, -999.0, -1001.0]]),),
              label="a row around -1000"),
+        Case((torch.tensor([[0.0, 400.0, -400.0, 5.0, 1.0]]),),
+             label="one query, scores spread from -400 to 400"),
+        Case((torch.tensor([[3.0, float("-inf"), 1.0], [-2.0, 0.0, float("-inf")]]),),
+             label="some scores -inf (keys masked out)"),
+        Case((torch.tensor([[7.0]]),), label="one query, one key (T=S=1)"),
     ]
 
 
@@ -112,7 +141,7 @@ ENTROPY_MISTAKES = (
             "zeros, e.g. torch.where(p > 0, p * p.log(), 0.0), or use torch.special.entr.",
             wrong=lambda p, base: -(p * p.log()).sum(-1) / math.log(base)),
     Mistake("forgot the minus sign",
-            "Since log p <= 0 for probabilities, so -sum p log p >= 0.",
+            "Since log p <= 0 for probabilities, -sum p log p >= 0: entropy is never negative.",
             wrong=lambda p, base: _entropy(p, base=base).neg()),
     Mistake("log base mixed up",
             "The natural log gives nats; for base b divide by ln(b) (not multiply), e.g. "
@@ -124,6 +153,9 @@ ENTROPY_MISTAKES = (
     Mistake("summed over the wrong axis",
             "Each row is one distribution; sum over its entries, dim=-1.",
             wrong=lambda p, base: _entropy(p, axis=0, base=base)),
+    Mistake("averaged instead of summed",
+            "Entropy is the sum -sum_i p_i log p_i over a row's entries, not their mean.",
+            wrong=lambda p, base: _entropy(p, base=base) / p.shape[-1]),
 )
 
 
@@ -137,6 +169,9 @@ def _entropy_cases():
         Case((torch.softmax(torch.randn(2, 6, generator=_gen(3)) * 2, -1), 2),
              label="2 random rows, in bits"),
         Case((with_zeros, math.e), label="rows with zeros, in nats"),
+        Case((torch.tensor([[1.0]]), 2), label="a single key (S=1), in bits"),
+        Case((torch.tensor([[1 - 2e-30, 1e-30, 1e-30], [0.0, 0.0, 1.0]]), 10),
+             label="nearly one-hot rows (probabilities of 1e-30), in base 10"),
     ]
 
 
@@ -204,6 +239,10 @@ def _temperature_cases():
         Case((s1, 1.0), label="6 scores, target 1.0 nat"),
         Case((s1, 0.3), label="6 scores, target 0.3 nat"),
         Case((s2, 1.8), label="8 scores, target 1.8 nats"),
+        Case((s1, math.log(6) - 0.001), label="6 scores, target just below log 6 (very hot)"),
+        Case((s1, 0.005), label="6 scores, target 0.005 nat (very cold)"),
+        Case((torch.tensor([300.0, 0.0, -300.0, 200.0]), 0.3),
+             label="4 scores spread over 600, target 0.3 nat"),
     ]
 
 
@@ -240,8 +279,9 @@ JACOBIAN_MISTAKES = (
     Mistake("used the logits instead of the probabilities",
             "The formula is in terms of p = softmax(z), not z.",
             wrong=lambda z: torch.diag(z) - torch.outer(z, z)),
-    Mistake("Jacobian of exp alone",
-            "You differentiated the numerator only; the normalisation couples the entries.",
+    Mistake("forgot the -p p^T term (differentiated the numerator only)",
+            "The normalisation couples the entries, so the off-diagonal entries are -p_i p_j: "
+            "J = diag(p) - p p^T.",
             wrong=lambda z: torch.diag(_p(z))),
 )
 
@@ -251,6 +291,9 @@ def _jacobian_cases():
         Case((torch.randn(4, generator=_gen(5), dtype=torch.float64),), label="4 logits"),
         Case((torch.randn(6, generator=_gen(6), dtype=torch.float64) * 3,), label="6 logits"),
         Case((torch.tensor([2.0, -1.0, 0.5], dtype=torch.float64),), label="3 logits"),
+        Case((torch.tensor([1000.0, 0.0, -1000.0, 999.0], dtype=torch.float64),),
+             label="logits around ±1000 (exp overflows even in float64)"),
+        Case((torch.tensor([0.3], dtype=torch.float64),), label="a single logit (S=1)"),
     ]
 
 
@@ -292,6 +335,12 @@ def _kl_cases():
     return [
         Case((p, q), label="3 pairs of random distributions"),
         Case((with_zero, torch.full((2, 4), 0.25)), label="p with zeros, q uniform"),
+        Case((torch.tensor([[0.5, 0.5, 0.0]]), torch.tensor([[0.5, 0.5, 0.0]])),
+             label="p = q with a zero in both (KL = 0)"),
+        Case((torch.tensor([[0.9, 0.1], [1.0, 0.0]]), torch.tensor([[1e-30, 1.0 - 1e-30],
+                                                                    [0.5, 0.5]])),
+             label="q nearly 0 where p is not (a large KL)"),
+        Case((torch.tensor([[1.0]]), torch.tensor([[1.0]])), label="a single key (S=1)"),
     ]
 
 

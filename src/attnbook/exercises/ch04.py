@@ -7,7 +7,7 @@ Shapes: scores and weights (B, T, S), queries (B, T, d), keys (B, S, d), values
 import torch
 
 from attnbook.attention import masked_softmax, scaled_dot_product_attention
-from attnbook.exercises.checker import Case, CheckResult, Mistake, check_function
+from attnbook.exercises.checker import Case, CheckResult, Mistake, check_function, make_compare
 
 
 def _randn(*shape, seed: int, scale: float = 1.0) -> torch.Tensor:
@@ -45,6 +45,20 @@ def _off_by_one(scores, valid_lens):
     return torch.softmax(scores.masked_fill(~keep, -1e9), dim=-1).masked_fill(~keep, 0.0)
 
 
+def _max_over_padding_too(scores, valid_lens):
+    keep = _keep(valid_lens, scores.shape[-1])
+    e = (scores - scores.max(-1, keepdim=True).values).exp() * keep  # max includes padding
+    return e / e.sum(-1, keepdim=True)
+
+
+def _padded_with_large_scores() -> Case:
+    # Padding keys carry scores of 1000: a maximum taken over every key (padding included)
+    # makes exp(score - max) underflow to 0 on every real key, and 0/0 = nan.
+    scores = _randn(2, 3, 5, seed=4)
+    scores[:, :, 3:] = 1000.0
+    return Case((scores, torch.tensor([3, 2])), label="padding keys with scores of 1000")
+
+
 def _wrong_axis(scores, valid_lens):
     keep = _keep(valid_lens, scores.shape[-1])
     return torch.softmax(scores.masked_fill(~keep, -1e9), dim=-2).masked_fill(~keep, 0.0)
@@ -57,6 +71,10 @@ MASKED_SOFTMAX_CASES = [
          label="large scores (about ±100)"),
     Case((_randn(2, 3, 4, seed=3), torch.tensor([0, 3])),
          label="a sequence of valid length 0 (every key masked)"),
+    Case((torch.tensor([[[0.0, 400.0, -400.0, 3.0, 9.0]]]), torch.tensor([4])),
+         label="one query, real scores spread from -400 to 400"),
+    _padded_with_large_scores(),
+    Case((_randn(1, 1, 1, seed=5), torch.tensor([1])), label="B=T=S=1"),
 ]
 
 MASKED_SOFTMAX_MISTAKES = [
@@ -77,11 +95,17 @@ MASKED_SOFTMAX_MISTAKES = [
     Mistake("softmax over the wrong axis",
             "each query's weights run over the keys, the last axis: softmax(..., dim=-1).",
             wrong=_wrong_axis),
+    Mistake("the maximum was taken over the padding too",
+            "subtract the maximum of the *real* scores only: fill the padding first "
+            "(masked_fill), then take the max, or use torch.softmax on the filled scores. A "
+            "padding score far above the real ones makes every real exp(...) underflow to 0.",
+            wrong=_max_over_padding_too),
     Mistake("no max-subtraction: the exponential overflowed",
-            "exp(100) is fine but exp(1000) is inf in float32; subtract each row's maximum "
-            "before exp, or use torch.softmax, which does it for you.",
-            detect=lambda got, exp, case: case.label.startswith("large")
-            and not torch.isfinite(got).all()),
+            "float32's exp overflows above about 88.7 (exp(89) is inf, and inf/inf is nan); "
+            "subtract each row's maximum before exp, or use torch.softmax, which does it "
+            "for you.",
+            detect=lambda got, exp, case: isinstance(got, torch.Tensor)
+            and bool(case.args[0].abs().max() > 88.7) and not bool(torch.isfinite(got).all())),
 ]
 
 
@@ -109,8 +133,16 @@ def _additive_case(seed, B, T, S, d_q, d_k, h):
     return Case(args, label=f"B={B}, T={T}, S={S}, d_q={d_q}, d_k={d_k}, h={h}")
 
 
+def _saturated_additive_case():
+    # Large projections: the tanh saturates at ±1 (a tanh written as (e^2x - 1)/(e^2x + 1)
+    # overflows here).
+    q, k, W_q, W_k, w_v = _additive_case(40, 2, 2, 3, 3, 3, 4).args
+    return Case((q, k, 60 * W_q, 60 * W_k, w_v), label="large projections (tanh saturates)")
+
+
 ADDITIVE_CASES = [_additive_case(10, 2, 3, 5, 4, 6, 8), _additive_case(20, 1, 4, 2, 3, 3, 5),
-                  _additive_case(30, 3, 2, 6, 5, 2, 4)]
+                  _additive_case(30, 3, 2, 6, 5, 2, 4), _additive_case(50, 1, 1, 1, 2, 3, 1),
+                  _saturated_additive_case()]
 
 ADDITIVE_MISTAKES = [
     Mistake("tanh forgotten",
@@ -147,10 +179,10 @@ def causal_mask_reference(T: int) -> torch.Tensor:
     return torch.ones(T, T, dtype=torch.bool).tril()
 
 
-def _validate_bool(got, case):
-    if isinstance(got, torch.Tensor) and got.dtype != torch.bool:
-        return f"your mask has dtype {got.dtype}, but masks are boolean (True = may attend)"
-    return None
+_MASK_WHY = ("in this book a mask is boolean, True where attending is allowed: masked_fill "
+             "and the book's attention functions refuse a 0/1 float mask, and "
+             "torch's scaled_dot_product_attention would *add* a float mask to the scores "
+             "instead of masking. Build it with dtype=torch.bool or a comparison (j <= i)")
 
 
 CAUSAL_MISTAKES = [
@@ -165,9 +197,9 @@ CAUSAL_MISTAKES = [
             "in this book (and in torch's scaled_dot_product_attention) True means 'may "
             "attend'; you returned the opposite mask.",
             wrong=lambda T: torch.ones(T, T, dtype=torch.bool).triu(1)),
-    Mistake("a float mask instead of a boolean one",
-            "return a boolean tensor: torch.ones(T, T, dtype=torch.bool).tril().",
-            detect=lambda got, exp, case: got.dtype != torch.bool),
+    Mistake("the mask has one row too many or too few",
+            "the mask is (T, T): one row per query position and one column per key position.",
+            wrong=lambda T: torch.ones(T + 1, T + 1, dtype=torch.bool).tril()),
 ]
 
 
@@ -175,7 +207,8 @@ def check_causal_mask(fn) -> CheckResult:
     """``fn(T) -> (T, T)`` boolean mask."""
     cases = [Case((T,), label=f"T={T}") for T in (4, 1, 2, 7)]
     return check_function(fn, exercise="causal mask", reference=causal_mask_reference,
-                          cases=cases, mistakes=CAUSAL_MISTAKES, validate=_validate_bool)
+                          cases=cases, mistakes=CAUSAL_MISTAKES,
+                          compare=make_compare(bool_why=_MASK_WHY))
 
 
 # Exercise 4: find the bug ---------------------------------------------------------------
@@ -224,7 +257,18 @@ FIXED_ATTENTION_CASES = [
     _attention_case(40, 2, 3, 5, 4, 2, [5, 2], "lengths 5 and 2"),
     _attention_case(50, 3, 4, 6, 8, 3, [6, 1, 3], "three sequences, d = 8"),
     _attention_case(60, 2, 2, 3, 4, 2, [0, 3], "a sequence of valid length 0"),
+    _attention_case(70, 1, 1, 1, 3, 2, [1], "B=T=S=1"),
 ]
+
+
+def _large_attention_case():
+    # Scores of several hundred: an exp without the max subtracted overflows in float32.
+    case = _attention_case(80, 2, 3, 4, 4, 2, [4, 3], "large scores (queries scaled by 100)")
+    q, k, v, valid = case.args
+    return Case((100 * q, k, v, valid), label=case.label)
+
+
+FIXED_ATTENTION_CASES.append(_large_attention_case())
 
 FIXED_ATTENTION_MISTAKES = [
     Mistake("still masking after the softmax",

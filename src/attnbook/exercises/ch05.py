@@ -4,8 +4,9 @@ Shapes: logits and scores (B, S), one row per example, one column per position;
 actions (B,) long; rewards and baselines (B,) or a scalar; centres (B,).
 
 The first two exercises are about *gradients*, so their checkers differentiate the
-reader's function: they compare the returned value **and** the gradients it sends to
-its inputs, which is where the classic mistakes show.
+reader's function (a ``probe``): they compare the returned value **and** the gradients it
+sends to its inputs, which is where the classic mistakes show, and the messages name
+which of them differs.
 """
 
 import torch
@@ -27,12 +28,6 @@ def _grads(output, inputs):
     return tuple(torch.zeros_like(x) if g is None else g for g, x in pairs)
 
 
-def _probed(mistakes, probe):
-    """The mistakes with each wrong implementation run through the same ``probe``."""
-    return [Mistake(m.name, m.hint, wrong=probe(m.wrong)) if m.wrong is not None else m
-            for m in mistakes]
-
-
 # Exercise 1: REINFORCE with a baseline --------------------------------------------------
 
 
@@ -52,9 +47,11 @@ def _probe_reinforce(fn):
     baseline from a learned network) and return (loss, d/dlogits, d/drewards, d/dbaseline)."""
 
     def probe(logits, actions, rewards, baseline):
-        inputs = [x.clone().requires_grad_() for x in (logits, rewards, baseline)]
-        loss = fn(inputs[0], actions, inputs[1], inputs[2])
-        if not (isinstance(loss, torch.Tensor) and loss.dim() == 0):
+        # The checker's own copies carry the gradients, so a change made in place is seen.
+        inputs = [x.requires_grad_() for x in (logits, rewards, baseline)]
+        loss = fn(logits, actions, rewards, baseline)
+        if not (isinstance(loss, torch.Tensor) and loss.dim() == 0
+                and loss.is_floating_point()):
             return loss, *(torch.zeros_like(x) for x in inputs)
         return (loss.detach(), *_grads(loss, inputs))
 
@@ -75,8 +72,21 @@ def _reinforce_case(seed, B, S, scalar_baseline=False):
     return Case((logits, actions, rewards, baseline), label=f"B={B}, S={S}, {kind}")
 
 
+def _extreme_reinforce_case():
+    # Logits 400 apart: softmax gives exactly 0 to the sampled positions in float32, so
+    # log(softmax(...)) is -inf there; log_softmax stays finite (-400).
+    logits = torch.tensor([[200.0, 0.0, -200.0], [-200.0, 200.0, 0.0]])
+    return Case((logits, torch.tensor([2, 0]), torch.tensor([-1.0, -3.0]),
+                 torch.tensor([-2.0, -2.0])),
+                label="logits 400 apart, each action very unlikely")
+
+
 REINFORCE_CASES = [_reinforce_case(0, 4, 5), _reinforce_case(1, 6, 3, scalar_baseline=True),
-                   _reinforce_case(2, 3, 7)]
+                   _reinforce_case(2, 3, 7), _reinforce_case(3, 1, 2),
+                   _extreme_reinforce_case()]
+REINFORCE_OUTPUTS = ("your loss", "the gradient of your loss w.r.t. the logits",
+                     "the gradient of your loss w.r.t. the rewards",
+                     "the gradient of your loss w.r.t. the baseline")
 
 REINFORCE_MISTAKES = [
     Mistake("baseline not detached",
@@ -116,17 +126,21 @@ REINFORCE_MISTAKES = [
             wrong=lambda lg, a, r, b: -((r - b).detach() * _log_probs(lg, a)).sum()),
     Mistake("per-example losses returned",
             "return one number: the mean over the batch.",
-            detect=lambda got, expected, case: isinstance(got[0], torch.Tensor)
-            and got[0].dim() == 1),
+            wrong=lambda lg, a, r, b: -(r - b).detach() * _log_probs(lg, a)),
+    Mistake("log of the softmax instead of log_softmax",
+            "log(softmax(z)) is -inf where the softmax underflows to 0 (logits far apart); "
+            "log_softmax computes z - logsumexp(z) and stays finite.",
+            wrong=lambda lg, a, r, b: -((r - b).detach() * torch.log(torch.softmax(lg, -1))
+                                        .gather(-1, a[:, None]).squeeze(-1)).mean()),
 ]
 
 
 def check_reinforce(fn) -> CheckResult:
     """``fn(logits (B, S), actions (B,), rewards (B,), baseline (B,) or ()) -> scalar loss``."""
-    return check_function(_probe_reinforce(fn), exercise="REINFORCE with a baseline",
-                          reference=_probe_reinforce(reinforce_reference),
-                          cases=REINFORCE_CASES,
-                          mistakes=_probed(REINFORCE_MISTAKES, _probe_reinforce))
+    return check_function(fn, exercise="REINFORCE with a baseline",
+                          reference=reinforce_reference, cases=REINFORCE_CASES,
+                          mistakes=REINFORCE_MISTAKES, probe=_probe_reinforce,
+                          output_names=REINFORCE_OUTPUTS)
 
 
 # Exercise 2: a straight-through Gumbel-softmax sample -----------------------------------
@@ -144,9 +158,10 @@ def _probe_gumbel(fn):
     """Return (sample, gradient of a fixed random weighting of the sample w.r.t. the logits)."""
 
     def probe(logits, uniform, tau, direction):
-        logits = logits.clone().requires_grad_()
+        logits.requires_grad_()  # the checker's own copy: a change made in place is seen
         sample = fn(logits, uniform, tau)
-        if not (isinstance(sample, torch.Tensor) and sample.shape == logits.shape):
+        if not (isinstance(sample, torch.Tensor) and sample.shape == logits.shape
+                and sample.is_floating_point()):
             return sample, torch.zeros_like(logits)
         return sample.detach(), _grads((sample * direction).sum(), [logits])[0]
 
@@ -169,8 +184,21 @@ def _gumbel_case(seed, B, S, tau):
     return Case((logits, uniform, tau, direction), label=f"B={B}, S={S}, tau={tau}")
 
 
+def _extreme_gumbel_case():
+    # A cold temperature: (logits + g) / tau spreads over about ±300, so an exp without
+    # the max subtracted overflows; noise from the very ends of (0, 1).
+    g = _gen(3)
+    logits = 3 * torch.randn(2, 7, generator=g)
+    uniform = torch.rand(2, 7, generator=g)
+    uniform[0, :2] = torch.tensor([1e-6, 1 - 1e-6])
+    return Case((logits, uniform, 0.05, torch.randn(2, 7, generator=g)),
+                label="B=2, S=7, a cold tau=0.05, noise near 0 and 1")
+
+
 GUMBEL_CASES = [_gumbel_case(0, 3, 5, 1.0), _gumbel_case(1, 4, 6, 0.5),
-                _gumbel_case(2, 5, 4, 2.0)]
+                _gumbel_case(2, 5, 4, 2.0), _gumbel_case(4, 1, 3, 1.0),
+                _extreme_gumbel_case()]
+GUMBEL_OUTPUTS = ("your sample", "the gradient your sample sends back to the logits")
 
 
 def _g(u):
@@ -214,9 +242,10 @@ GUMBEL_MISTAKES = [
 
 def check_gumbel_softmax(fn) -> CheckResult:
     """``fn(logits (B, S), uniform (B, S), tau) -> (B, S)`` one-hot with soft gradients."""
-    return check_function(_probe_gumbel(fn), exercise="Gumbel-softmax sample",
-                          reference=_probe_gumbel(gumbel_softmax_reference),
-                          cases=GUMBEL_CASES, mistakes=_probed(GUMBEL_MISTAKES, _probe_gumbel))
+    return check_function(fn, exercise="Gumbel-softmax sample",
+                          reference=gumbel_softmax_reference, cases=GUMBEL_CASES,
+                          mistakes=GUMBEL_MISTAKES, probe=_probe_gumbel,
+                          output_names=GUMBEL_OUTPUTS)
 
 
 # Exercise 3: local-p window weights -----------------------------------------------------
@@ -254,9 +283,18 @@ def _local_case(seed, B, S, D, centres):
 
 # Centres with fractional parts far from .5 (round and floor differ on most of them), and
 # windows that fit inside the sequence, so no clamping at the edges is needed.
+def _large_local_case():
+    # Scores about ±300 apart inside the window: an exp without the max subtracted
+    # overflows in float32 (above about 88.7).
+    scores = 150 * torch.randn(2, 11, generator=_gen(3))
+    return Case((scores, torch.tensor([4.3, 6.6]), 2), label="B=2, S=11, D=2, scores ±300")
+
+
 LOCAL_CASES = [_local_case(0, 3, 20, 3, [5.7, 10.2, 14.8]),
                _local_case(1, 2, 16, 2, [7.9, 3.6]),
-               _local_case(2, 4, 30, 5, [5.0, 12.75, 20.3, 23.6])]
+               _local_case(2, 4, 30, 5, [5.0, 12.75, 20.3, 23.6]),
+               _local_case(4, 1, 9, 1, [4.2]),
+               _large_local_case()]
 
 LOCAL_MISTAKES = [
     Mistake("weights outside the window not zeroed",

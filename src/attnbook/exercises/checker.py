@@ -730,34 +730,51 @@ def _explain(exercise, label, problem, got, expected, failed, cases, mistakes, c
 
 def _matching_mistake(got, expected, failed, cases, mistakes, compare, run, run_reference,
                       probe):
-    """The first mistake the answer really shows (see ``Mistake``), or None."""
+    """The mistake the answer really shows (see ``Mistake``), or None.
+
+    Of the mistakes whose implementation the answer agrees with wherever that
+    implementation differs from the right answer (and on the failing case), the one that
+    leaves the fewest of the answer's failures unexplained is named; failing that, the
+    first ``detect=`` recogniser that fires on the failing case.
+    """
     answers = references = None
-    for mistake in mistakes:
+    best, best_score = None, None
+    for order, mistake in enumerate(mistakes):
         if mistake.detect is not None:
-            if mistake.matches(got, expected, cases[failed], compare):
-                return mistake
             continue
         if answers is None:  # the reader's and the reference's answers on every case
             answers = [_run_quietly(run, c) for c in cases]
             references = [_run_quietly(run_reference, c) for c in cases]
         wrong = probe(mistake.wrong) if probe else mistake.wrong
-        agrees, differs_from_right = True, False
+        explained = unexplained = 0
         for i, case in enumerate(cases):
             ok, w = _run_quietly(wrong, case)
             if not (ok and answers[i][0] and references[i][0]):
                 if i == failed:
-                    agrees = False
+                    explained = 0
+                    break
                 continue
-            if i == failed and _safe_compare(compare, answers[i][1], w) is not None:
-                agrees = False
+            agrees = _safe_compare(compare, answers[i][1], w) is None
+            if i == failed and not agrees:
+                explained = 0
                 break
             if _safe_compare(compare, w, references[i][1]) is None:
-                continue  # the mistake gives the right answer here: no evidence either way
-            differs_from_right = True
-            if _safe_compare(compare, answers[i][1], w) is not None:
-                agrees = False
+                # the mistake gives the right answer here; does the reader's answer?
+                unexplained += _safe_compare(compare, answers[i][1], references[i][1]) is not None
+                continue
+            if not agrees:
+                explained = 0
                 break
-        if agrees and differs_from_right:
+            explained += 1
+        if explained:
+            score = (unexplained, -explained, order)
+            if best_score is None or score < best_score:
+                best, best_score = mistake, score
+    if best is not None:
+        return best
+    for mistake in mistakes:  # then the recognisers that test the failing case's output
+        if mistake.detect is not None and mistake.matches(got, expected, cases[failed],
+                                                          compare):
             return mistake
     return None
 
