@@ -21,6 +21,9 @@ _COSINE_CASES = [
     Case((torch.tensor([3.0, 4.0]), torch.tensor([-6.0, -8.0])), label="opposite vectors"),
     *[Case((3 * torch.randn(8, generator=_gen(i)), torch.randn(8, generator=_gen(10 + i))),
            label=f"random vectors of length 8 (seed {i})") for i in range(3)],
+    Case((torch.tensor([-2.0]), torch.tensor([3.0])), label="vectors of length 1 (d=1)"),
+    Case((1e3 * torch.randn(5, generator=_gen(4)), 1e-3 * torch.randn(5, generator=_gen(5))),
+         label="a very long and a very short vector (norms 1e3 and 1e-3), d=5"),
 ]
 
 _COSINE_MISTAKES = [
@@ -36,6 +39,10 @@ _COSINE_MISTAKES = [
                 for v in case.args)),
     Mistake("returned the angle instead of its cosine", "return cos θ itself; no arccos needed.",
             wrong=lambda a, b: torch.arccos(_cosine(a, b).clamp(-1, 1))),
+    Mistake("divided by the sum of the norms", "divide by their product, ‖a‖ ‖b‖.",
+            wrong=lambda a, b: (a @ b) / (a.norm() + b.norm())),
+    Mistake("took the absolute value", "cosine similarity keeps its sign: opposite vectors "
+            "have -1, not 1.", wrong=lambda a, b: _cosine(a, b).abs()),
 ]
 
 
@@ -58,6 +65,9 @@ _SCORE_CASES = [
          label="T=S=4, d=2"),
     Case((torch.randn(1, 6, generator=_gen(5)), torch.randn(7, 6, generator=_gen(6))),
          label="one query, S=7 keys, d=6"),
+    Case((torch.randn(5, 3, generator=_gen(13)), torch.randn(1, 3, generator=_gen(14))),
+         label="T=5 queries, one key, d=3"),
+    Case((torch.tensor([[2.0]]), torch.tensor([[-3.0]])), label="T=S=d=1"),
 ]
 
 _SCORE_MISTAKES = [
@@ -93,6 +103,10 @@ _BATCH_CASES = [
          label="B=3, T=S=d=4"),
     Case((torch.randn(1, 2, 3, generator=_gen(11)), torch.randn(1, 6, 3, generator=_gen(12))),
          label="B=1, T=2, S=6, d=3"),
+    Case((torch.randn(5, 1, 3, generator=_gen(15)), torch.randn(5, 3, 3, generator=_gen(16))),
+         label="B=5, one query, S=3, d=3"),
+    Case((torch.randn(1, 1, 1, generator=_gen(17)), torch.randn(1, 1, 1, generator=_gen(18))),
+         label="B=T=S=d=1"),
 ]
 
 _BATCH_MISTAKES = [
@@ -136,6 +150,11 @@ _NEAREST_CASES = [
     *[Case((torch.randn(6, generator=_gen(20 + i)),
             torch.randn(10, 6, generator=_gen(30 + i)) * torch.arange(1.0, 11.0)[:, None]),
            label=f"10 random rows of growing length (seed {i})") for i in range(3)],
+    Case((torch.tensor([0.5, -1.0, 2.0]), torch.tensor([[-1.0, 0.0, 0.5]])),
+         label="a table of one row (the answer is 0)"),
+    Case((torch.tensor([1.0, 1.0]), torch.tensor([[100.0, 0.0], [0.9, 1.0], [0.0, 50.0],
+                                                  [-1.0, -1.0], [2.0, 1.0]])),
+         label="5 rows, the best one neither first nor longest"),
 ]
 
 _NEAREST_MISTAKES = [
@@ -148,6 +167,8 @@ _NEAREST_MISTAKES = [
     Mistake("ranked by Euclidean distance", "that is a different notion of near; this "
             "exercise asks for cosine similarity.",
             wrong=lambda q, table: int((table - q).norm(dim=1).argmin())),
+    Mistake("counted rows from 1", "Python and torch count from 0: return the index itself, "
+            "not index + 1.", wrong=lambda q, table: _nearest(q, table) + 1),
 ]
 
 

@@ -34,6 +34,9 @@ _WEIGHT_CASES = [
          label="T=6, S=9 random points, bandwidth 0.3"),
     Case((torch.tensor([1.0, 9.0]), torch.tensor([0.0, 1.5, 2.0, 3.0]), 0.1),
          label="a query far from every key (9.0) with a narrow bandwidth 0.1"),
+    Case((torch.tensor([-30.0, 2.0, 40.0]), torch.tensor([0.0, 1.0, 2.5]), 0.5),
+         label="queries far on both sides of the keys, bandwidth 0.5"),
+    Case((torch.tensor([0.3]), torch.tensor([2.0]), 1.0), label="one query, one key"),
 ]
 
 _WEIGHT_MISTAKES = [
@@ -50,6 +53,12 @@ _WEIGHT_MISTAKES = [
             wrong=lambda q, k, h: torch.softmax(-_sq_dist(q, k) / (2 * h), dim=-1)),
     Mistake("dropped the factor 2", "the exponent is -(x - x_i)^2 / (2 h^2).",
             wrong=lambda q, k, h: torch.softmax(-_sq_dist(q, k) / h**2, dim=-1)),
+    Mistake("subtracted the largest exponent of the whole matrix, not of each row",
+            "a query far from every key has all its exponents far below the matrix's "
+            "largest, so they still underflow to 0 and 0/0 = nan: take the max over each "
+            "row (dim=-1, keepdim=True), or use torch.softmax(..., dim=-1).",
+            wrong=lambda q, k, h: (lambda e: e / e.sum(-1, keepdim=True))(
+                torch.exp(-_sq_dist(q, k) / (2 * h**2) + (_sq_dist(q, k) / (2 * h**2)).min()))),
     Mistake("0 / 0 after exp underflowed", "far from every key all exp(...) values round to "
             "0 and the division gives nan. Subtract the row's largest exponent before exp "
             "(torch.softmax does that for you).", detect=_has_nan),
@@ -76,7 +85,18 @@ def _nw_case(seed: int, T: int, S: int, h: float) -> Case:
                 label=f"T={T} queries, S={S} training points, bandwidth {h}")
 
 
-_NW_CASES = [_nw_case(10, 5, 8, 0.5), _nw_case(11, 7, 7, 1.2), _nw_case(12, 3, 20, 0.25)]
+def _far_nw_case() -> Case:
+    # Queries far outside the training inputs (0 .. 5) with a narrow bandwidth: every
+    # exp(-(x - x_i)^2 / (2 h^2)) underflows to 0 unless the row's largest exponent is
+    # subtracted first; the right prediction is the target of the nearest training point.
+    case = _nw_case(13, 4, 9, 0.2)
+    _, x_train, y_train, h = case.args
+    return Case((torch.tensor([-6.0, 2.5, 11.0, 40.0]), x_train, y_train, h),
+                label="queries far outside the data (-6, 11, 40), bandwidth 0.2")
+
+
+_NW_CASES = [_nw_case(10, 5, 8, 0.5), _nw_case(11, 7, 7, 1.2), _nw_case(12, 3, 20, 0.25),
+             _far_nw_case(), _nw_case(14, 1, 1, 0.7)]
 
 _NW_MISTAKES = [
     Mistake("averaged the keys instead of the values", "the prediction is a weighted average "
@@ -93,6 +113,9 @@ _NW_MISTAKES = [
             detect=lambda got, exp, case: torch.allclose(
                 torch.as_tensor(got, dtype=torch.float32),
                 case.args[2].mean().expand_as(exp), atol=1e-5)),
+    Mistake("0 / 0 after exp underflowed", "far from every training point all exp(...) "
+            "values round to 0 and the division gives nan. Subtract each row's largest "
+            "exponent before exp (torch.softmax does that for you).", detect=_has_nan),
 ]
 
 
@@ -126,10 +149,22 @@ def _loo_case(seed: int, n: int, bandwidths: list[float]) -> Case:
                 label=f"{n} training points (seed {seed}), bandwidths {bandwidths}")
 
 
+def _isolated_case() -> Case:
+    # One point far from the others (x = 20): left out, its prediction comes from points
+    # 15 away; with h = 0.1 every exp(...) underflows unless the row max is subtracted.
+    data = make_regression_data(n_train=12, n_test=1, seed=4)
+    x = torch.cat([data.x_train, torch.tensor([20.0])])
+    y = torch.cat([data.y_train, torch.tensor([0.5])])
+    return Case((x, y, [0.1, 0.5, 2.0]), label="13 points, one isolated far away (x = 20)")
+
+
 _LOO_CASES = [
     _loo_case(1, 40, [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]),
     _loo_case(2, 60, [0.03, 0.3, 3.0]),
     _loo_case(3, 30, [1.0, 0.5, 0.25, 0.125, 0.0625]),
+    _isolated_case(),
+    Case((torch.tensor([0.0, 1.0, 3.0]), torch.tensor([1.0, -1.0, 2.0]), [0.7]),
+         label="3 points, a single bandwidth"),
 ]
 
 _LOO_MISTAKES = [
@@ -149,7 +184,24 @@ _LOO_MISTAKES = [
             "of the S squared errors (divide by S).",
             wrong=lambda x, y, hs: (_loo_bandwidth(x, y, hs)[0],
                                     _loo_errors(x, y, hs) * len(x))),
+    Mistake("left the point out after the softmax", "zeroing point i's weight after the "
+            "softmax leaves the other weights summing to less than 1; set its *score* to "
+            "-inf before the softmax so the others are renormalised.",
+            wrong=lambda x, y, hs: _loo_after_softmax(x, y, hs)),
+    Mistake("0 / 0 for an isolated point", "left out, a point far from all others has every "
+            "exp(...) underflow to 0, and 0/0 = nan. Subtract each row's largest exponent "
+            "before exp (torch.softmax of the masked scores does that for you).",
+            detect=lambda got, exp, case: _has_nan(got[1], exp[1], case)),
 ]
+
+
+def _loo_after_softmax(x, y, bandwidths):
+    errors = []
+    for h in bandwidths:
+        weights = torch.softmax(-_sq_dist(x, x) / (2 * h**2), dim=-1) * (1 - torch.eye(len(x)))
+        errors.append(((weights @ y - y) ** 2).mean())
+    errors = torch.stack(errors)
+    return float(bandwidths[int(errors.argmin())]), errors
 
 
 def check_loo_bandwidth(fn) -> CheckResult:

@@ -37,10 +37,20 @@ def _step_case(seed, B, S, E, H, A, src_len):
     return Case(args, label=f"B={B}, S={S}, E={E}, H={H}, A={A}, src_len={src_len}")
 
 
+def _large_score_case():
+    # A long v: scores of several hundred, so an exp without the max subtracted overflows.
+    case = _step_case(3, 2, 5, 3, 2, 4, [5, 3])
+    args = list(case.args)
+    args[6] = 200 * args[6]
+    return Case(tuple(args), label="B=2, S=5, scores of several hundred, src_len=[5, 3]")
+
+
 _STEP_CASES = [
     _step_case(0, 3, 5, 4, 3, 6, [5, 2, 4]),
     _step_case(1, 2, 6, 3, 4, 5, [1, 6]),
     _step_case(2, 4, 4, 6, 2, 3, [4, 4, 3, 2]),
+    _step_case(4, 1, 1, 2, 2, 3, [1]),
+    _large_score_case(),
 ]
 
 _STEP_MISTAKES = [
@@ -97,6 +107,8 @@ _PREC_CASES = [  # the first case tells every mistake below apart
     Case(("a b a b a b c".split(), "a b c a b".split(), 1), label="unigrams, n=1"),
     Case(("x y z x y z".split(), "x y z w".split(), 3), label="trigrams, n=3"),
     Case(("a b".split(), "a b c d".split(), 3), label="hypothesis shorter than n (no n-grams)"),
+    Case(("a b c d e".split(), "a b c d e".split(), 4), label="hypothesis = reference, n=4"),
+    Case(("x y".split(), "a b c".split(), 1), label="no word in common, n=1"),
 ]
 
 _PREC_MISTAKES = [
@@ -133,7 +145,8 @@ def _bp(hyp_len, ref_len, *, always=False, inverted=False):
 
 _BP_CASES = [Case((10, 10), label="same length"), Case((8, 10), label="hypothesis shorter"),
              Case((12, 10), label="hypothesis longer"), Case((1, 4), label="much shorter"),
-             Case((0, 5), label="empty hypothesis")]
+             Case((0, 5), label="empty hypothesis"), Case((1, 1), label="one word each"),
+             Case((3, 7), label="hypothesis less than half as long")]
 
 _BP_MISTAKES = [
     Mistake("penalised long hypotheses too", "the penalty only punishes hypotheses *shorter* "
@@ -142,6 +155,8 @@ _BP_MISTAKES = [
     Mistake("the ratio is inverted", "BP = exp(1 - r / c) with r the reference length and c "
             "the hypothesis length: for c < r, r / c > 1 and BP < 1.",
             wrong=lambda c, r: _bp(c, r, inverted=True)),
+    Mistake("the 1 - is missing", "BP = exp(1 - r / c): it is exactly 1 when c = r.",
+            wrong=lambda c, r: 1.0 if c >= r else (math.exp(-r / c) if c else 0.0)),
 ]
 
 
@@ -172,6 +187,8 @@ _AER_CASES = [
          label="every link wrong"),
     Case((_links((0, 0), (1, 1), (2, 3), (3, 3)), _links((0, 0), (2, 2), (3, 3)),
           _links((0, 0), (1, 1), (2, 2), (2, 3), (3, 3), (1, 0))), label="a mixed case"),
+    Case((set(), _links((0, 0), (1, 1)), _links((0, 0), (1, 1), (1, 2))),
+         label="no predicted link at all"),
 ]
 
 _AER_MISTAKES = [
