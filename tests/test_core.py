@@ -119,7 +119,7 @@ def test_train_steps_records_history_and_trains():
     assert history["loss"][-1] < 1e-3 < history["loss"][0]
     ax = plot_history({"sgd": history})
     assert ax.get_ylabel() == "loss"
-    with pytest.raises(KeyError, match="no metric 'acc'"):
+    with pytest.raises(ValueError, match="metric 'acc' is not in run"):
         plot_history({"sgd": history}, metric="acc")
 
 

@@ -185,6 +185,8 @@ def local_p_weights(scores: torch.Tensor, centre: torch.Tensor, D: int) -> torch
     check_shape(centre, ("B",), "centre", dims)
     check_positive_int(D, "D")  # the Gaussian's sigma = D / 2 must be > 0
     S = scores.shape[-1]
+    if S == 0:
+        raise ValueError("scores has no positions (S = 0): there is no window to look at")
     window = window_positions(centre, D, S)                            # (B, 2D+1)
     inside = torch.zeros_like(scores, dtype=torch.bool).scatter_(-1, window, True)  # (B, S)
     positions = torch.arange(S, device=scores.device).expand_as(scores)

@@ -188,7 +188,7 @@ def loo_predictions(x: torch.Tensor, y: torch.Tensor, bandwidth=1.0,
         raise ValueError("x should be (S,) numbers or (..., S, d) vectors, got a scalar")
     S = x.shape[0] if x.dim() == 1 else x.shape[-2]
     if S < 2:
-        raise ValueError(f"leave-one-out needs at least 2 points, got {S}")
+        raise ValueError(f"x has {S} points; leave-one-out needs at least 2")
     others = ~torch.eye(S, dtype=torch.bool, device=x.device)  # (S, S): not yourself
     if kernel not in KERNELS:
         raise ValueError(f"kernel should be one of {KERNELS}, got {kernel!r}")

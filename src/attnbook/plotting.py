@@ -25,6 +25,9 @@ def _as_maps(weights) -> list[np.ndarray]:
         maps = [_to_numpy(w) for w in weights]
     else:
         w = _to_numpy(weights)
+        if w.size == 0:
+            raise ValueError(f"weights holds no numbers (shape {tuple(w.shape)}): there is "
+                             f"nothing to draw")
         if w.ndim < 2 or w.ndim > 4:
             raise ValueError(f"weights should be a (T, S) matrix, a stack (n, T, S) or a grid "
                              f"(rows, cols, T, S); got shape {tuple(w.shape)}")
@@ -44,7 +47,7 @@ def show_heatmaps(weights, xlabels: Sequence[str] | None = None,
 
     ``weights``: one (T, S) map, a stack (n, T, S), a grid (rows, cols, T, S), or a
     list of (T, S) maps. ``xlabels`` name the S keys (tokens), ``ylabels`` the T
-    queries. Returns the matplotlib ``Figure``.
+    queries. Returns the matplotlib ``Figure``. A ``nan`` weight is drawn as a blank cell.
     """
     maps = _as_maps(weights)
     if not maps or any(m.size == 0 for m in maps):

@@ -82,6 +82,19 @@ class Memory:
         return padding_mask(self.src_len, self.outputs.shape[1])
 
 
+def _check_config(cfg) -> None:
+    if not isinstance(cfg, Seq2SeqConfig):
+        raise TypeError(f"cfg should be a Seq2SeqConfig, got {type(cfg).__name__}")
+
+
+def _check_state(state, decoder, memory) -> None:
+    """The decoder state (B, H) that init_state or the previous step returned."""
+    B = memory.outputs.shape[0]
+    check_tensor(state, "state", "float")
+    check_shape(state, (B, decoder.hidden_dim), "state")
+    check_module_input(state, "state", decoder, decoder.hidden_dim, "hidden_dim")
+
+
 def _check_memory(memory, decoder) -> int:
     """``memory`` from this model's encoder; returns its batch size B."""
     if not isinstance(memory, Memory):
@@ -107,6 +120,7 @@ class Encoder(nn.Module):
 
     def __init__(self, cfg: Seq2SeqConfig):
         super().__init__()
+        _check_config(cfg)
         self.embed = nn.Embedding(cfg.src_vocab_size, cfg.embed_dim, padding_idx=cfg.pad)
         self.rnn = nn.GRU(cfg.embed_dim, cfg.hidden_dim, batch_first=True, bidirectional=True)
         self.bridge = nn.Linear(2 * cfg.hidden_dim, cfg.hidden_dim)
@@ -117,9 +131,9 @@ class Encoder(nn.Module):
         check_ids(src, "src", self.embed.num_embeddings)
         check_tensor(src_len, "src_len", "int")
         dims = check_shape(src, ("B", "S"), "src")
-        check_shape(src_len, ("B",), "src_len", dims)
         if dims["B"] == 0:
             raise ValueError("src is an empty batch (B = 0): give at least one sentence")
+        check_shape(src_len, ("B",), "src_len", dims)
         if (src_len < 1).any() or (src_len > dims["S"]).any():
             raise ValueError(f"src_len should lie in 1 .. S = {dims['S']} (the padded length "
                              f"of src), got {src_len.tolist()}")
@@ -139,13 +153,15 @@ class PlainDecoder(nn.Module):
 
     def __init__(self, cfg: Seq2SeqConfig):
         super().__init__()
+        _check_config(cfg)
         H, E = cfg.hidden_dim, cfg.embed_dim
         self.embed = nn.Embedding(cfg.tgt_vocab_size, E, padding_idx=cfg.pad)
         self.rnn = nn.GRU(E + H, H, batch_first=True)
         self.out = nn.Linear(H + H + E, cfg.tgt_vocab_size)
-        self.annotation_dim = cfg.annotation_dim
+        self.annotation_dim, self.hidden_dim = cfg.annotation_dim, H
 
     def init_state(self, memory: Memory) -> torch.Tensor:
+        _check_memory(memory, self)
         return memory.summary  # (B, H)
 
     def forward(self, tgt_in: torch.Tensor, memory: Memory):
@@ -158,6 +174,7 @@ class PlainDecoder(nn.Module):
 
     def step(self, y_prev: torch.Tensor, state: torch.Tensor, memory: Memory):
         _check_targets(y_prev, "y_prev", self, memory, ("B",))
+        _check_state(state, self, memory)
         emb, c = self.embed(y_prev), memory.summary  # (B, E), (B, H)
         _, h = self.rnn(torch.cat([emb, c], -1)[:, None], state[None].contiguous())
         return self.out(torch.cat([h[0], c, emb], -1)), h[0], None
@@ -184,6 +201,10 @@ class AdditiveAttention(nn.Module):
         dims = check_shape(query, ("B", None), "query")
         dims = check_shape(keys_proj, ("B", "S", None), "keys_proj", dims)
         check_shape(values, ("B", "S", None), "values", dims)
+        check_tensor(src_len, "src_len", "int")
+        check_shape(src_len, ("B",), "src_len", dims)
+        if (src_len < 1).any() or (src_len > dims["S"]).any():
+            raise ValueError(f"src_len should lie in 1 .. S = {dims['S']}, got {src_len.tolist()}")
         check_module_input(query, "query", self, self.query_dim, "query_dim")
         check_module_input(keys_proj, "keys_proj", self, self.attn_dim, "attn_dim")
         check_module_input(values, "values", self, self.key_dim, "key_dim")
@@ -197,14 +218,16 @@ class BahdanauDecoder(nn.Module):
 
     def __init__(self, cfg: Seq2SeqConfig):
         super().__init__()
+        _check_config(cfg)
         H, E, A = cfg.hidden_dim, cfg.embed_dim, cfg.annotation_dim
         self.embed = nn.Embedding(cfg.tgt_vocab_size, E, padding_idx=cfg.pad)
         self.attention = AdditiveAttention(H, A, H)
         self.cell = nn.GRUCell(E + A, H)
         self.out = nn.Linear(H + A + E, cfg.tgt_vocab_size)
-        self.annotation_dim = A
+        self.annotation_dim, self.hidden_dim = A, H
 
     def init_state(self, memory: Memory):
+        _check_memory(memory, self)
         # the keys' projection is the same at every step: compute it once
         return memory.summary, self.attention.W_k(memory.outputs)
 
@@ -216,6 +239,10 @@ class BahdanauDecoder(nn.Module):
 
     def step(self, y_prev: torch.Tensor, state, memory: Memory):
         _check_targets(y_prev, "y_prev", self, memory, ("B",))
+        if not isinstance(state, tuple) or len(state) != 2:
+            raise TypeError("state should be the pair (s, keys_proj) that init_state(memory) "
+                            f"returns, got {type(state).__name__}")
+        _check_state(state[0], self, memory)
         features, state, weights = self._step(self.embed(y_prev), state, memory)
         return self.out(features), state, weights
 
@@ -240,6 +267,7 @@ class LuongDecoder(nn.Module):
 
     def __init__(self, cfg: Seq2SeqConfig):
         super().__init__()
+        _check_config(cfg)
         H, E, A = cfg.hidden_dim, cfg.embed_dim, cfg.annotation_dim
         self.embed = nn.Embedding(cfg.tgt_vocab_size, E, padding_idx=cfg.pad)
         self.rnn = nn.GRU(E, H, batch_first=True)
@@ -247,9 +275,10 @@ class LuongDecoder(nn.Module):
         self.W_c = nn.Linear(A + H, H)
         self.out = nn.Linear(H, cfg.tgt_vocab_size)
         self.scale = 1 / math.sqrt(H) if cfg.luong_scaled else 1.0
-        self.annotation_dim = A
+        self.annotation_dim, self.hidden_dim = A, H
 
     def init_state(self, memory: Memory) -> torch.Tensor:
+        _check_memory(memory, self)
         return memory.summary
 
     def _attend(self, states: torch.Tensor, memory: Memory):
@@ -269,6 +298,7 @@ class LuongDecoder(nn.Module):
 
     def step(self, y_prev: torch.Tensor, state: torch.Tensor, memory: Memory):
         _check_targets(y_prev, "y_prev", self, memory, ("B",))
+        _check_state(state, self, memory)
         _, h = self.rnn(self.embed(y_prev)[:, None], state[None].contiguous())
         logits, weights = self._attend(h.transpose(0, 1), memory)  # (B, 1, V), (B, 1, S)
         return logits[:, 0], h[0], weights[:, 0]
@@ -282,8 +312,7 @@ class Seq2Seq(nn.Module):
 
     def __init__(self, cfg: Seq2SeqConfig):
         super().__init__()
-        if not isinstance(cfg, Seq2SeqConfig):
-            raise TypeError(f"cfg should be a Seq2SeqConfig, got {type(cfg).__name__}")
+        _check_config(cfg)
         if cfg.attention not in DECODERS:
             raise ValueError(f"attention should be one of {sorted(DECODERS)}, "
                              f"got {cfg.attention!r}")

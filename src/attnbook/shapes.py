@@ -39,6 +39,9 @@ def check_shape(x, expected: Sequence[Dim], name: str = "x",
     if isinstance(expected, int | str):
         raise TypeError(f"expected shape must be a tuple, e.g. ({expected!r},), "
                         f"got {expected!r}")
+    if not isinstance(expected, tuple | list):
+        raise TypeError(f"expected shape must be a tuple such as ('B', 'T', 'd'), "
+                        f"got {_describe(expected)}")
     dims = dict(dims or {})
     actual = tuple(x.shape)
     if len(actual) != len(expected):
@@ -163,6 +166,12 @@ def check_positive_int(n, name: str = "n", minimum: int = 1) -> int:
 def check_not_nan(x, name: str = "x") -> None:
     """Raise ``ValueError`` if ``x`` holds a ``nan``: for functions that would otherwise
     hide it behind a choice (argmax, sampling, rounding, a threshold)."""
+    if not isinstance(x, torch.Tensor | np.ndarray):
+        raise TypeError(f"{name} should be a torch.Tensor or numpy.ndarray, "
+                        f"got {_describe(x)}{_conversion(x, name)}")
+    if not (x.is_floating_point() if isinstance(x, torch.Tensor)
+            else np.issubdtype(x.dtype, np.floating)):
+        return  # integers and booleans hold no nan
     bad = torch.isnan(x) if isinstance(x, torch.Tensor) else np.isnan(x)
     if bad.any():
         where = tuple(int(i) for i in (bad.nonzero()[0] if isinstance(x, torch.Tensor)
@@ -174,6 +183,7 @@ def check_not_nan(x, name: str = "x") -> None:
 def check_ids(ids, name: str, vocab_size: int) -> None:
     """Raise unless ``ids`` is an integer tensor of token ids in ``0 .. vocab_size - 1``."""
     check_tensor(ids, name, "int")
+    check_positive_int(vocab_size, "vocab_size")
     if ids.numel() and (ids.min() < 0 or ids.max() >= vocab_size):
         bad = ids.min() if ids.min() < 0 else ids.max()
         raise ValueError(f"{name} holds the token id {int(bad)}, but the vocabulary has "

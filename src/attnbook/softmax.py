@@ -138,7 +138,8 @@ def entropy(p: Array, axis: int = -1, base: float = math.e) -> Array:
         raise TypeError(f"axis should be an int, got {axis!r}")
     if not -p.ndim <= axis < p.ndim:
         raise ValueError(f"axis {axis} is out of range for p of shape {tuple(p.shape)}")
-    if not isinstance(base, int | float) or isinstance(base, bool) or base <= 0 or base == 1:
+    if not isinstance(base, int | float) or isinstance(base, bool) \
+            or not 0 < base < math.inf or base == 1:
         raise ValueError(f"base should be a positive number other than 1 (e.g. 2 or math.e), "
                          f"got {base!r}")
     if not (p >= 0).all():

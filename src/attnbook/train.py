@@ -54,7 +54,8 @@ def plot_history(histories: dict[str, History], metric: str = "loss", ax=None,
         _, ax = plt.subplots(figsize=(5, 3))
     for name, history in histories.items():
         if metric not in history:
-            raise KeyError(f"run {name!r} has no metric {metric!r}; it has {sorted(history)}")
+            raise ValueError(f"metric {metric!r} is not in run {name!r}; it has "
+                             f"{sorted(history)}")
         ax.plot(history["step"], history[metric], label=name)
     ax.set_xlabel("step")
     ax.set_ylabel(metric)

@@ -90,11 +90,16 @@ def _split_adjectives(rng: random.Random, extra: int, slots: int) -> list[int]:
 
 def sample_pair(rng: random.Random, length: int) -> Pair:
     """A pair whose source has exactly ``length`` tokens (5 <= length)."""
+    if not isinstance(rng, random.Random):
+        raise TypeError(f"rng should be a random.Random, e.g. random.Random(0), "
+                        f"got {type(rng).__name__}")
+    check_positive_int(length, "length")
     # k clauses take 6k - 1 tokens without adjectives, plus up to MAX_ADJ per noun phrase
     options = [k for k in range(1, length + 1)
                if 6 * k - 1 <= length <= 6 * k - 1 + 2 * k * MAX_ADJ]
     if not options:
-        raise ValueError(f"no sentence of the grammar has {length} source tokens")
+        raise ValueError(f"length should be >= {MIN_CLAUSE}: no sentence of the grammar has "
+                         f"{length} source tokens")
     k = rng.choice(options)
     adj = _split_adjectives(rng, length - (6 * k - 1), 2 * k)
     src, tgt, align = [], [], []
@@ -115,6 +120,7 @@ def generate_corpus(n: int, min_len: int = MIN_CLAUSE, max_len: int = 30,
                     seed: int = 0) -> list[Pair]:
     """``n`` pairs with source lengths uniform in [min_len, max_len]; same seed, same corpus."""
     check_positive_int(n, "n", minimum=0)
+    check_positive_int(seed, "seed", minimum=0)
     check_positive_int(min_len, "min_len")
     check_positive_int(max_len, "max_len")
     if min_len < MIN_CLAUSE or max_len < min_len:
@@ -138,8 +144,9 @@ def make_corpus(n_train: int = 20000, n_val: int = 500, n_test: int = 1000,
 
     Raises ``ValueError`` when the grammar runs out of new sentences of these lengths
     (instead of searching forever)."""
-    check_positive_int(n_val, "n_val", minimum=0)
-    check_positive_int(n_test, "n_test", minimum=0)
+    for value, name in ((n_train, "n_train"), (n_val, "n_val"), (n_test, "n_test"),
+                        (seed, "seed")):
+        check_positive_int(value, name, minimum=0)
     train = generate_corpus(n_train, min_len, max_len, seed)
     seen = {p.src for p in train}
     rng = random.Random(seed + 1)
@@ -201,6 +208,17 @@ class Vocab:
         return out
 
 
+def _check_pairs(pairs) -> None:
+    if isinstance(pairs, str) or not isinstance(pairs, Sequence):
+        raise TypeError(f"pairs should be a list of Pair (from generate_corpus), "
+                        f"got {type(pairs).__name__}")
+    if len(pairs) == 0:
+        raise ValueError("pairs is empty: a batch needs at least one pair")
+    for p in pairs:
+        if not isinstance(p, Pair):
+            raise TypeError(f"pairs should hold Pair objects, got {type(p).__name__}")
+
+
 def _check_tokens(tokens, name: str) -> None:
     if isinstance(tokens, str):
         raise TypeError(f"{name} should be a list of tokens, not a string (it would be read "
@@ -249,11 +267,7 @@ def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
 
 def make_batch(pairs: Sequence[Pair], src_vocab: Vocab, tgt_vocab: Vocab) -> Batch:
     """Encode and pad ``pairs`` into one ``Batch`` (padding with ``<pad>``, lengths kept)."""
-    if not pairs:
-        raise ValueError("make_batch needs at least one pair")
-    for p in pairs:
-        if not isinstance(p, Pair):
-            raise TypeError(f"pairs should hold Pair objects, got {type(p).__name__}")
+    _check_pairs(pairs)
     for vocab, name in ((src_vocab, "src_vocab"), (tgt_vocab, "tgt_vocab")):
         if not isinstance(vocab, Vocab):
             raise TypeError(f"{name} should be a Vocab, got {type(vocab).__name__}")
@@ -276,9 +290,8 @@ def bucketed_batches(pairs: Sequence[Pair], batch_size: int, src_vocab: Vocab,
     Each epoch: shuffle, sort by source length, cut into batches, shuffle the batches.
     ``batch_size`` must be >= 1 and ``pairs`` non-empty (checked at once, on the call).
     """
+    _check_pairs(pairs)
     check_positive_int(batch_size, "batch_size")
-    if len(pairs) == 0:
-        raise ValueError("pairs is empty: there is nothing to make batches from")
     return _bucketed(pairs, batch_size, src_vocab, tgt_vocab, seed)
 
 
