@@ -104,7 +104,7 @@ WRONG = [
     ("temperature", lambda s, t: _bisect(lambda s, m: entropy_at(s, m) / math.log(2), s, t),
      "entropy in bits instead of nats"),
     ("temperature", lambda s, t: _bisect(entropy_at, s, t, wrong_end=True),
-     "bisection moves the wrong end"),
+     "an end of the interval"),
     ("temperature", lambda s, t: _bisect(entropy_at, s, t, steps=12),
      "bisection stopped too early"),
     ("jacobian", lambda z: torch.diag(torch.softmax(z, -1) * (1 - torch.softmax(z, -1))),

@@ -201,9 +201,11 @@ def _temperature_reference(scores, target, lo=1e-2, hi=1e2, steps=60):
 
 def _wrong_end(got, expected, case) -> bool:
     scores, target = case.args
-    h = _entropy_at(scores, float(to_numpy(got)))
-    at_an_end = h < 0.02 or h > math.log(len(scores)) - 0.02
-    return at_an_end and abs(h - target) > 0.1
+    t = float(to_numpy(got))
+    h = _entropy_at(scores, t)
+    at_an_end = (h < 0.02 or h > math.log(len(scores)) - 0.02 or abs(t - 0.01) < 1e-3
+                 or abs(t - 100) < 0.1)
+    return at_an_end and abs(h - target) > 0.01
 
 
 def _too_early(got, expected, case) -> bool:
@@ -222,10 +224,13 @@ TEMPERATURE_MISTAKES = (
     Mistake("entropy in bits instead of nats",
             "The target is in nats: use the natural log (torch.log), not log2.",
             wrong=lambda s, target: _temperature_reference(s, target * math.log(2))),
-    Mistake("bisection moves the wrong end",
-            "Entropy grows with the temperature: if the entropy at the midpoint is below the "
-            "target, the answer is hotter, so raise the lower end (lo = mid); otherwise "
-            "lower the upper end.", detect=_wrong_end),
+    Mistake("bisection ran to an end of the interval",
+            "Your temperature sits at an end of [0.01, 100] (or where the entropy is at its "
+            "least or most), so the bisection always moved the same end. Entropy grows with "
+            "the temperature: if the entropy at the midpoint is below the target, the "
+            "answer is hotter, so raise the lower end (lo = mid); otherwise lower the upper "
+            "end. Check too that you divide the scores by the temperature.",
+            detect=_wrong_end),
     Mistake("bisection stopped too early",
             "Each step halves the interval; run more steps (40 or so) or until hi - lo is "
             "tiny.", detect=_too_early),

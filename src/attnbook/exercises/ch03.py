@@ -37,6 +37,8 @@ _WEIGHT_CASES = [
     Case((torch.tensor([-30.0, 2.0, 40.0]), torch.tensor([0.0, 1.0, 2.5]), 0.5),
          label="queries far on both sides of the keys, bandwidth 0.5"),
     Case((torch.tensor([0.3]), torch.tensor([2.0]), 1.0), label="one query, one key"),
+    Case((torch.tensor([50.0, 51.0]), torch.tensor([0.0, 1.0, 2.0]), 1.0),
+         label="every query far from every key (50 and 51 vs 0 .. 2), bandwidth 1"),
 ]
 
 _WEIGHT_MISTAKES = [
@@ -61,7 +63,12 @@ _WEIGHT_MISTAKES = [
                 torch.exp(-_sq_dist(q, k) / (2 * h**2) + (_sq_dist(q, k) / (2 * h**2)).min()))),
     Mistake("0 / 0 after exp underflowed", "far from every key all exp(...) values round to "
             "0 and the division gives nan. Subtract the row's largest exponent before exp "
-            "(torch.softmax does that for you).", detect=_has_nan),
+            "(torch.softmax does that for you).",
+            wrong=lambda q, k, h: (lambda e: e / e.sum(-1, keepdim=True))(
+                torch.exp(-_sq_dist(q, k) / (2 * h**2)))),
+    Mistake("nan where the answer is a number", "look for 0/0 (every exp(...) underflowed "
+            "to 0) or inf/inf; subtract each row's largest exponent before exp.",
+            detect=_has_nan),
 ]
 
 
@@ -115,7 +122,12 @@ _NW_MISTAKES = [
                 case.args[2].mean().expand_as(exp), atol=1e-5)),
     Mistake("0 / 0 after exp underflowed", "far from every training point all exp(...) "
             "values round to 0 and the division gives nan. Subtract each row's largest "
-            "exponent before exp (torch.softmax does that for you).", detect=_has_nan),
+            "exponent before exp (torch.softmax does that for you).",
+            wrong=lambda q, x, y, h: (lambda e: (e @ y) / e.sum(-1))(
+                torch.exp(-_sq_dist(q, x) / (2 * h**2)))),
+    Mistake("nan where the answer is a number", "look for 0/0 (every exp(...) underflowed "
+            "to 0) or inf/inf; subtract each row's largest exponent before exp.",
+            detect=_has_nan),
 ]
 
 

@@ -11,7 +11,7 @@ which of them differs.
 
 import torch
 
-from attnbook.exercises.checker import Case, CheckResult, Mistake, check_function
+from attnbook.exercises.checker import Case, CheckResult, Finding, Mistake, check_function
 from attnbook.hard_attention import local_p_weights
 
 
@@ -160,6 +160,14 @@ def _probe_gumbel(fn):
     def probe(logits, uniform, tau, direction):
         logits.requires_grad_()  # the checker's own copy: a change made in place is seen
         sample = fn(logits, uniform, tau)
+        again = fn(logits.detach().clone(), uniform.clone(), tau)
+        if (isinstance(sample, torch.Tensor) and isinstance(again, torch.Tensor)
+                and sample.shape == again.shape and sample.dtype == again.dtype
+                and not bool(((sample.detach() == again) | (sample.isnan() & again.isnan()))
+                             .all())):
+            raise Finding("your function gives a different sample each time it is called with "
+                          "the same inputs: it draws noise of its own (F.gumbel_softmax does) "
+                          "instead of using the given `uniform` noise, g = -log(-log(uniform))")
         if not (isinstance(sample, torch.Tensor) and sample.shape == logits.shape
                 and sample.is_floating_point()):
             return sample, torch.zeros_like(logits)

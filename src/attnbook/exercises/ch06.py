@@ -17,10 +17,11 @@ def _gen(seed: int) -> torch.Generator:
 # --- 1. one Bahdanau decoder step -------------------------------------------------
 
 def _bahdanau(emb, s_prev, annotations, src_len, W_q, W_k, v, cell, *, mask=True, tanh=True,
-              order="emb_first"):
+              order="emb_first", keep_extra=0):
     pre = s_prev[:, None] @ W_q + annotations @ W_k  # (B, 1, A) + (B, S, A) -> (B, S, A)
     scores = (torch.tanh(pre) if tanh else pre) @ v  # (B, S, A) @ (A,) -> (B, S)
-    weights = masked_softmax(scores, src_len) if mask else torch.softmax(scores, dim=-1)
+    lengths = (src_len + keep_extra).clamp(max=scores.shape[-1])
+    weights = masked_softmax(scores, lengths) if mask else torch.softmax(scores, dim=-1)
     context = (weights[:, None] @ annotations).squeeze(1)  # (B, 1, S) @ (B, S, D) -> (B, D)
     x = torch.cat([emb, context] if order == "emb_first" else [context, emb], dim=-1)
     return cell(x, s_prev), context, weights
@@ -65,6 +66,9 @@ _STEP_MISTAKES = [
             "its source positions: the softmax runs over the last axis (S), not over the batch.",
             detect=lambda got, exp, case: torch.allclose(
                 got[2].sum(0), torch.ones(got[2].shape[1]), atol=1e-4)),
+    Mistake("off by one in the padding mask", "positions 0 .. src_len-1 are real words: "
+            "mask the positions s >= src_len (keep s < src_len), not s > src_len.",
+            wrong=lambda *a: _bahdanau(*a, keep_extra=1)),
     Mistake("concatenated [context; embedding] in the wrong order", "the GRU cell expects its "
             "input as torch.cat([emb, context], dim=-1): the embedding of y_{t-1} first.",
             wrong=lambda *a: _bahdanau(*a, order="context_first")),

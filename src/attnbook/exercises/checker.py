@@ -60,6 +60,11 @@ class ExerciseError(AssertionError):
     """An answer is wrong; the message says what is wrong and how to look for it."""
 
 
+class Finding(Exception):  # noqa: N818 - not an error of the checker: what a probe found
+    """Raised by a ``probe`` to report, in words, something wrong it found in an answer
+    (e.g. "your function gives a different sample each time")."""
+
+
 class CheckResult:
     """What a checker returns: truthy when every case passed, falsy for a stub.
 
@@ -581,6 +586,10 @@ _ERROR_GLOSSES = [
      r"result type Float can't be cast to the desired output type Long",
      "an integer tensor where floats are needed"),
     (r"Dimension out of range", "an axis that this tensor does not have"),
+    (r"Index tensor must have the same number of dimensions",
+     "gather needs an index with as many axes as the tensor, e.g. actions[:, None]"),
+    (r"ZeroDivisionError", "a division by zero: look for an empty input or a length of 0 "
+     "in this case"),
 ]
 
 
@@ -676,6 +685,8 @@ def check_function(fn, *, exercise: str, reference: Callable, cases: list[Case],
             print(f"… {exercise}: not attempted yet — replace `raise NotImplementedError` "
                   "with your code and run this cell again.")
             return CheckResult(False)
+        except Finding as finding:
+            raise ExerciseError(f"✗ {exercise}: wrong on {label}: {finding}.") from None
         except Exception as err:
             raise ExerciseError(f"✗ {exercise}: {_raised_text(err)} (on {label}).") from err
         changed = _changed_input(case, args, kwargs, names)
@@ -733,8 +744,9 @@ def _matching_mistake(got, expected, failed, cases, mistakes, compare, run, run_
     """The mistake the answer really shows (see ``Mistake``), or None.
 
     Of the mistakes whose implementation the answer agrees with wherever that
-    implementation differs from the right answer (and on the failing case), the one that
-    leaves the fewest of the answer's failures unexplained is named; failing that, the
+    implementation differs from the right answer (and on the failing case), and that
+    explain more of the answer's failing cases than they leave unexplained, the one that
+    leaves the fewest unexplained is named; failing that, the
     first ``detect=`` recogniser that fires on the failing case.
     """
     answers = references = None
@@ -766,7 +778,7 @@ def _matching_mistake(got, expected, failed, cases, mistakes, compare, run, run_
                 explained = 0
                 break
             explained += 1
-        if explained:
+        if explained > unexplained:
             score = (unexplained, -explained, order)
             if best_score is None or score < best_score:
                 best, best_score = mistake, score
