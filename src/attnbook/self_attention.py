@@ -87,6 +87,7 @@ class OrderClassifierConfig:
     num_layers: int = 1
     encoding: str = "none"
     embed_std: float = 0.3  # small token embeddings: an added position signal is not drowned
+    causal: bool = False  # causal self-attention layers (position i sees 0 .. i)
 
 
 class OrderClassifier(nn.Module):
@@ -111,7 +112,7 @@ class OrderClassifier(nn.Module):
         elif config.encoding == "learned":
             self.learned = LearnedPositionalEmbedding(config.max_len, d, init_std=1.0)
         rope = config.encoding == "rope"
-        self.layers = nn.ModuleList(SelfAttention(d, rope=rope)
+        self.layers = nn.ModuleList(SelfAttention(d, causal=config.causal, rope=rope)
                                     for _ in range(config.num_layers))
         self.head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 2))
 
