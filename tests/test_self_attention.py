@@ -133,3 +133,10 @@ def test_order_classifier_bad_input():
         model(torch.zeros(1, 5, dtype=torch.long))
     with pytest.raises(ValueError, match="tokens"):
         model(torch.zeros(1, 3))
+
+
+def test_order_classifier_causal_layers_see_only_the_past():
+    torch.manual_seed(0)
+    model = OrderClassifier(OrderClassifierConfig(6, 8, d_model=8, causal=True))
+    _, (weights,) = model(torch.randint(6, (2, 5)))
+    assert (weights.triu(1) == 0).all() and model.layers[0].causal
