@@ -3,8 +3,8 @@
 Each ``draw_*`` function returns a matplotlib ``Figure`` and shows nothing by itself
 (call ``plt.show()`` or ``fig.savefig(...)``). The diagrams use the shape letters of
 ``book/notation.md`` (B, T, S, d, d_k, d_v, h, H, E) and put each tensor's shape on the
-arrow that carries it. Coordinates are in "units" of half an inch, so a 14-unit-wide
-diagram is 7 inches wide: about 700 px at the book's 100 dpi.
+arrow that carries it. Coordinates are in units of ``UNIT`` inches: a 15-unit-wide
+diagram is 7 inches, about 700 px at the book's 100 dpi, the width of its column.
 """
 
 from dataclasses import dataclass
@@ -17,7 +17,7 @@ UNIT = 0.467  # inches per unit: 15 units = 7 inches, the width of the book's co
 FONT = 10  # box labels
 SMALL = 9  # shape labels and notes: the smallest text in any diagram
 
-# (fill, edge) for each role; queries blue, keys orange, values green, as in the heatmaps
+# (fill, edge) for each role: queries blue, keys orange, values green in every diagram
 COLOURS = {
     "query": ("#dbe8f7", "#2c5f9e"),
     "key": ("#fde3cc", "#b35a12"),
@@ -78,21 +78,18 @@ def box(ax, x, y, text, w=2.0, h=0.8, role="op", fontsize=FONT, zorder=1):
     return Box(x, y, w, h)
 
 
-def arrow(ax, start, end, label=None, side="on", colour="#333333", style="-|>", rad=0.0,
-          connection=None, label_at=0.5, fontsize=SMALL):
-    """An arrow from ``start`` to ``end`` with an optional shape ``label``.
+def arrow(ax, start, end, label=None, side="on", colour="#333333", label_at=0.5):
+    """A straight arrow from ``start`` to ``end`` with an optional shape ``label``.
 
     ``side`` places the label on the arrow ("on", white background), or "above",
     "below", "left", "right" of its point ``label_at`` (0 = start, 1 = end).
     """
-    style_kw = {"connectionstyle": connection or f"arc3,rad={rad}"}
-    ax.add_patch(FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=11,
-                                 linewidth=1.2, color=colour, shrinkA=0, shrinkB=0,
-                                 **style_kw))
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=11,
+                                 linewidth=1.2, color=colour, shrinkA=0, shrinkB=0))
     if label is not None:
         x = start[0] + label_at * (end[0] - start[0])
         y = start[1] + label_at * (end[1] - start[1])
-        shape_label(ax, x, y, label, side, fontsize=fontsize)
+        shape_label(ax, x, y, label, side)
 
 
 def shape_label(ax, x, y, text, side="on", fontsize=SMALL, colour="#1a1a1a"):
@@ -109,17 +106,15 @@ def shape_label(ax, x, y, text, side="on", fontsize=SMALL, colour="#1a1a1a"):
                    bbox=bbox if side == "on" else None)
 
 
-def elbow(ax, start, end, label=None, vertical_first=False, x_turn=None, colour="#333333"):
-    """An arrow with one right angle: across then up/down (or up/down then across).
+def elbow(ax, start, end, label=None, x_turn=None, colour="#333333"):
+    """An arrow with right angles: across, then up or down into ``end``.
 
-    With ``x_turn`` the path goes across to ``x_turn`` first, then vertically to
-    ``end``'s height, then across into ``end``. The label sits on the first leg, or
-    above the last one when there is an ``x_turn``.
+    With ``x_turn`` the path goes across to ``x_turn``, vertically to ``end``'s height,
+    then across into ``end``. The label sits on the first leg, or above the last one
+    when there is an ``x_turn``.
     """
     if x_turn is not None:
         path = [start, (x_turn, start[1]), (x_turn, end[1])]
-    elif vertical_first:
-        path = [start, (start[0], end[1])]
     else:
         path = [start, (end[0], start[1])]
     xs, ys = zip(*path, strict=True)
@@ -368,7 +363,7 @@ def _bahdanau_panel(ax):
     arrow(ax, ann.top, (att.x + 0.9, att.bottom[1]), "(B, S, 2H+E)", side="right")
     gru = box(ax, 3.4, 4.6, "GRU step", w=2.4)
     arrow(ax, att.top, gru.bottom, r"$\mathbf{c}_t$ (B, 2H+E)", side="right")
-    elbow(ax, prev.left, gru.left, "state", vertical_first=True, x_turn=0.15)
+    elbow(ax, prev.left, gru.left, "state", x_turn=0.15)
     emb = box(ax, 6.4, 4.6, r"$\mathbf{e}(y_{t-1})$", w=1.5, role="value")
     arrow(ax, emb.left, gru.right, "(B, E)", side="above")
     out = box(ax, 3.6, 6.5, r"$p(y_t)$ from $[\mathbf{s}_t; \mathbf{c}_t; "
