@@ -595,6 +595,62 @@ CATALOGUE = [
      r"you have"),
 ]
 
+# Wrong answers that only the cases at the edges and extremes catch: each must be refused on
+# the case named (a label fragment), so that case is what stands between it and a ✓.
+REGIMES = [
+    ("a softmax shifted by the mean (large spreads)", C2.check_stable_softmax,
+     lambda s: (lambda e: e / e.sum(-1, keepdim=True))((s - s.mean(-1, keepdim=True)).exp()),
+     "spread from -400 to 400"),
+    ("a softmax shifted by the min (large spreads)", C2.check_stable_softmax,
+     lambda s: (lambda e: e / e.sum(-1, keepdim=True))((s - s.min(-1, keepdim=True)[0]).exp()),
+     "spread from -400 to 400"),
+    ("a softmax that squeezes its input (length 1)", C2.check_stable_softmax,
+     lambda s: torch.softmax(s.squeeze(), -1), "one query"),
+    ("kernel weights with no stabilisation (far queries)", C3.check_gaussian_weights,
+     lambda q, k, h: (lambda e: e / e.sum(-1, keepdim=True))(torch.exp(-_sq(q, k) / (2 * h**2))),
+     "far from every key"),
+    ("kernel regression with no stabilisation (far queries)", C3.check_nw_predict,
+     lambda xq, x, y, h: (lambda e: (e @ y) / e.sum(-1))(torch.exp(-_sq(xq, x) / (2 * h**2))),
+     "far outside the data"),
+    ("leave-one-out with no stabilisation (an isolated point)", C3.check_loo_bandwidth,
+     lambda x, y, hs: _learner_loo(x, y, hs, naive=True), "isolated"),
+    ("masked softmax whose max includes the padding", C4.check_masked_softmax,
+     lambda s, n: (lambda e: e / e.sum(-1, keepdim=True).clamp_min(1e-30))(
+         (s - s.amax(-1, keepdim=True)).exp() * _keep(n, s.shape[-1])), "padding keys with"),
+    ("masked softmax with -inf (a fully masked row)", C4.check_masked_softmax,
+     lambda s, n: torch.softmax(s.masked_fill(~_keep(n, s.shape[-1]), -math.inf), -1),
+     "valid length 0"),
+    ("attention without stabilisation (large scores)", C4.check_fixed_attention,
+     lambda q, k, v, n: _learner_attention(q, k, v, n, naive=True), "large scores"),
+    ("log(softmax) in REINFORCE (logits far apart)", C5.check_reinforce,
+     lambda lg, a, r, b: _learner_reinforce(lg, a, r, b) if lg.abs().max() < 50 else
+     -((r - b).detach() * torch.softmax(lg, 1).log()[range(len(a)), a]).mean(), "400 apart"),
+    ("a Gumbel softmax without stabilisation (cold tau)", C5.check_gumbel_softmax,
+     lambda lg, u, t: _learner_gumbel(lg, u, t, naive=True), "cold tau"),
+    ("local-p without stabilisation (large scores)", C5.check_local_p_weights,
+     lambda s, p, D: _learner_local(s, p, D, naive=True), "scores ±300"),
+    ("a Bahdanau step without stabilisation (large scores)", C6.check_bahdanau_step,
+     lambda *a: _learner_step(*a, naive=True), "several hundred"),
+    ("nearest neighbour that squeezes the table (one row)", C1.check_nearest_neighbour,
+     lambda q, t: int(F.cosine_similarity(t.squeeze(), q[None], dim=-1).argmax())
+     if len(t) > 1 else int(F.cosine_similarity(t.squeeze(), q, dim=0).argmax()) + 1,
+     "one row"),
+    ("a causal mask counting from 1 (T = 1)", C4.check_causal_mask,
+     lambda T: torch.ones(T, T, dtype=torch.bool).tril() if T > 1 else
+     torch.zeros(1, 1, dtype=torch.bool), "T=1"),
+    ("an AER that assumes predictions (empty set)", C6.check_alignment_error_rate,
+     lambda a, s, p: 1 - (len(a & s) + len(a & p)) / (len(a) + len(s)) if a else 0.0,
+     "no predicted link"),
+]
+
+
+@pytest.mark.parametrize("what, check, answer, case", REGIMES, ids=[r[0] for r in REGIMES])
+def test_a_wrong_answer_of_each_regime_is_caught_by_its_edge_case(what, check, answer, case):
+    message = refusal(check, answer)
+    assert message is not None, f"accepted: {what}"
+    assert case in message.splitlines()[0], message
+
+
 IDS = [f"{check.__module__.rsplit('.', 1)[1]}.{check.__name__[6:]}: {what}"
        for check, what, _, _ in CATALOGUE]
 

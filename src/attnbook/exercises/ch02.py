@@ -89,8 +89,9 @@ SOFTMAX_MISTAKES = (
             "The exp gives positive numbers; the softmax divides them by their row sum.",
             wrong=_softmax_unnormalised),
     Mistake("no max-subtraction (overflow)",
-            "In float32 exp(1000) is inf, and inf/inf is nan. Subtract each row's maximum "
-            "first: softmax(z) = softmax(z - max z).", wrong=_softmax_naive),
+            "In float32 exp(1000) is inf, and inf/inf is nan; exp(-1000) is 0, and 0/0 is "
+            "nan too. Subtract each row's maximum first: softmax(z) = softmax(z - max z).",
+            wrong=_softmax_naive),
     Mistake("subtracted the maximum of the whole matrix, not of each row",
             "A row far below the global maximum then underflows to exp(...) = 0 everywhere "
             "and 0/0 = nan; take the max over dim=-1 with keepdim=True.",
@@ -137,8 +138,9 @@ def _entropy_reference(p, base):
 
 ENTROPY_MISTAKES = (
     Mistake("0 log 0 gives nan",
-            "0 * log(0) is 0 * (-inf) = nan in floating point, but its limit is 0. Skip the "
-            "zeros, e.g. torch.where(p > 0, p * p.log(), 0.0), or use torch.special.entr.",
+            "0 * log(0) is 0 * (-inf) = nan in floating point, but its limit is 0. Use "
+            "torch.special.entr(p) (which is -p log p, and 0 where p = 0) or "
+            "torch.xlogy(p, p), or take the log of torch.where(p > 0, p, 1.0).",
             wrong=lambda p, base: -(p * p.log()).sum(-1) / math.log(base)),
     Mistake("forgot the minus sign",
             "Since log p <= 0 for probabilities, -sum p log p >= 0: entropy is never negative.",

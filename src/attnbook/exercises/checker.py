@@ -365,11 +365,11 @@ def _compare_arrays(have: np.ndarray, want: np.ndarray, atol, rtol, bool_why) ->
                           ("inf", np.isinf(have64) & ~np.isinf(want64))):
         if bad.any():
             first = tuple(np.argwhere(bad)[0]) if bad.ndim else ()
-            cause = ("0/0, inf - inf or inf/inf: an exp that overflowed (float32's exp "
-                     "overflows above about 88.7) or underflowed to 0 everywhere"
-                     if bad_name == "nan" else
-                     "an exp that overflowed (float32's exp overflows above about 88.7), "
-                     "a division by 0 or log(0)")
+            limit = ("float64's exp overflows above about 709.8" if have.dtype == np.float64
+                     else "float32's exp overflows above about 88.7")
+            cause = (f"0/0, inf - inf or inf/inf: an exp that overflowed ({limit}) or "
+                     "underflowed to 0 everywhere" if bad_name == "nan" else
+                     f"an exp that overflowed ({limit}), a division by 0 or log(0)")
             return Problem(f"your result has {bad_name} at {int(bad.sum())} place(s) where "
                            f"the answer is a number (first at index {_idx(first)}); "
                            f"{bad_name} comes from {cause}", "nan")
