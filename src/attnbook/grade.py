@@ -108,6 +108,20 @@ def _checkers(module) -> dict[str, object]:
             and getattr(fn, "__module__", None) == module.__name__}
 
 
+def _find_checker(name: str):
+    """The checker called ``name`` in any chapter's module (None if there is none)."""
+    import pkgutil
+
+    import attnbook.exercises as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if re.fullmatch(r"ch\d\d", info.name):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            if name in _checkers(module):
+                return _checkers(module)[name]
+    return None
+
+
 _LABELS: dict[str, str] = {}
 
 
@@ -250,7 +264,7 @@ def grade_notebook(path: Path | str, timeout: float = 300,
     for cell in nb.cells:
         if cell.cell_type == "code":
             for n in _checker_calls(cell.source):
-                checkers.setdefault(n, None)
+                checkers.setdefault(n, _find_checker(n))
     if not checkers:
         return [Row(shown, "", MISSING, "no exercises: no cell calls a check_... function "
                     "and the file name does not start with a chapter number (NN_)")]
