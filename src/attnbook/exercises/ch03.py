@@ -219,4 +219,5 @@ def _loo_after_softmax(x, y, bandwidths):
 def check_loo_bandwidth(fn) -> CheckResult:
     """Check ``fn(x, y, bandwidths)``: (S,), (S,), K numbers -> (best bandwidth, errors (K,))."""
     return check_function(fn, exercise="loo_bandwidth", reference=_loo_bandwidth,
-                          cases=_LOO_CASES, mistakes=_LOO_MISTAKES)
+                          cases=_LOO_CASES, mistakes=_LOO_MISTAKES,
+                          output_names=("the best bandwidth", "the leave-one-out errors"))

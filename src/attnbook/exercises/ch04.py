@@ -290,4 +290,5 @@ FIXED_ATTENTION_MISTAKES = [
 def check_fixed_attention(fn) -> CheckResult:
     """``fn(queries, keys, values, valid_lens) -> (output (B, T, d_v), weights (B, T, S))``."""
     return check_function(fn, exercise="find the bug", reference=fixed_attention_reference,
-                          cases=FIXED_ATTENTION_CASES, mistakes=FIXED_ATTENTION_MISTAKES)
+                          cases=FIXED_ATTENTION_CASES, mistakes=FIXED_ATTENTION_MISTAKES,
+                          output_names=("the output (B, T, d_v)", "the weights (B, T, S)"))

@@ -79,7 +79,9 @@ def check_bahdanau_step(fn) -> CheckResult:
     """Check ``fn(emb, s_prev, annotations, src_len, W_q, W_k, v, cell)``
     -> ``(s_new (B, H), context (B, D), weights (B, S))`` for annotations (B, S, D)."""
     return check_function(fn, exercise="bahdanau_step", reference=_bahdanau, cases=_STEP_CASES,
-                          mistakes=_STEP_MISTAKES)
+                          mistakes=_STEP_MISTAKES,
+                          output_names=("s_new (B, H)", "the context (B, D)",
+                                        "the weights (B, S)"))
 
 
 # --- 2. BLEU's modified n-gram precision ------------------------------------------
