@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -101,11 +102,12 @@ def lab(tmp_path_factory):
                JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"),
                JUPYTER_RUNTIME_DIR=str(state / "runtime"))
     log = open(folder.parent / "lab.log", "w+", encoding="utf-8")  # noqa: SIM115
-    # -o: use .venv as it is (the tests run in it), never reinstall from here.
+    # The environment these tests run in, as it is (-o: never reinstall it from here).
+    venv = Path(sys.prefix)
     server = subprocess.Popen(
-        ["make", "-s", "-o", ".venv/.installed", "lab", f"NOTEBOOKS={folder}",
-         f"LAB_PORT={port}"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
+        ["make", "-s", f"VENV={venv}", "-o", f"{venv}/.installed", "lab",
+         f"NOTEBOOKS={folder}", f"LAB_PORT={port}"], cwd=ROOT, env=env, stdout=log,
+        stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT
