@@ -726,11 +726,11 @@ def _explain(exercise, label, problem, got, expected, failed, cases, mistakes, c
              run_reference, probe, output_names) -> str:
     text = problem.render(output_names) if isinstance(problem, Problem) else str(problem)
     message = f"✗ {exercise}: wrong on {label}: {text}."
-    if isinstance(problem, Problem) and problem.kind == "none":
-        return message
-    # A wrong shape or type is reported as such: only a mistake whose implementation gives
-    # exactly this answer on every case is named with it, never a test of the output.
-    structural = isinstance(problem, Problem) and problem.kind in ("type", "dtype", "shape")
+    if isinstance(problem, Problem) and problem.kind in ("none", "type", "dtype"):
+        return message  # a missing result or a wrong type is the fault to fix first
+    # A wrong shape is reported as such: only a mistake whose implementation gives exactly
+    # this answer on every case is named with it, never a test of the output.
+    structural = isinstance(problem, Problem) and problem.kind == "shape"
     named = _matching_mistake(got, expected, failed, cases,
                               [m for m in mistakes if not (structural and m.detect)],
                               compare, run, run_reference, probe)
@@ -946,21 +946,18 @@ def generic_wrong_answers(spec: CheckSpec) -> list[GenericWrong]:
     answers.append(from_output("extra leading dimension", _map_first(_extra_dim),
                                r"extra dimension", "no tensor or number in the result"))
     dtype_message = r"dtype|bool|boolean|whole number|a float"
-    for kind, transform, nothing in [
-        ("int where float", _map_first(_retype("float", lambda x: x.long())),
-         "no floating-point tensor in the result"),
-        ("bool where float", _map_first(_retype("float", lambda x: x != 0)),
-         "no floating-point tensor in the result"),
-        ("float where bool", _map_first(_retype("bool", lambda x: x.float())),
-         "no boolean tensor in the result"),
-        ("int where bool", _map_first(_retype("bool", lambda x: x.long())),
-         "no boolean tensor in the result"),
-        ("float where int", _map_first(_retype("int", lambda x: x.float())),
-         "no integer tensor in the result"),
-        ("Python number of the wrong kind", _map_first(_python_retype),
-         "no Python number in the result"),
-    ]:
-        answers.append(from_output(kind, transform, dtype_message, nothing))
+    retyped = [from_output(kind, transform, dtype_message, "")
+               for kind, transform in [
+                   ("int where float", _map_first(_retype("float", lambda x: x.long()))),
+                   ("bool where float", _map_first(_retype("float", lambda x: x != 0))),
+                   ("float where bool", _map_first(_retype("bool", lambda x: x.float()))),
+                   ("int where bool", _map_first(_retype("bool", lambda x: x.long()))),
+                   ("float where int", _map_first(_retype("int", lambda x: x.float()))),
+                   ("Python number of the wrong kind", _map_first(_python_retype))]]
+    applicable = [w for w in retyped if w.fn is not None or w.skip]
+    answers.extend(applicable or [GenericWrong(
+        "wrong dtype", None, dtype_message,
+        "the result holds no tensor and no Python number whose type could be changed")])
 
     mutable = any(isinstance(a, torch.Tensor | np.ndarray | list | set | dict)
                   for case in spec.cases for a in case.args)
