@@ -28,7 +28,7 @@ STRUCTURAL = re.compile(
     r"returned None|shape|dtype|boolean|a bool|whole number|NumPy|you returned a (list|tuple|"
     r"float|dict)|return values|transposed|extra dimension|axis|axes|in place|nan at|inf at|"
     r"sums? to|times [-\d.e]+ everywhere|plus [-\d.e]+ everywhere|sign flipped|0 everywhere|"
-    r"off by one|opposite mask|raised .* — |different sample each time")
+    r"off by one|opposite mask|raised .* — |different sample each time|no gradient")
 
 
 # ---------------------------------------------------------------- helpers written as a learner
@@ -485,7 +485,9 @@ CATALOGUE = [
     (C5.check_reinforce, "plus sign",
      lambda lg, a, r, b: _learner_reinforce(lg, a, r, b, sign=1.0), NAMED + "wrong sign"),
     (C5.check_reinforce, ".item()",
-     lambda lg, a, r, b: _learner_reinforce(lg, a, r, b).item(), "0 everywhere"),
+     lambda lg, a, r, b: _learner_reinforce(lg, a, r, b).item(), "no gradient can flow"),
+    (C5.check_reinforce, "detached loss",
+     lambda lg, a, r, b: _learner_reinforce(lg, a, r, b).detach(), "carries no gradient"),
     (C5.check_reinforce, "Categorical, rewards kept",
      lambda lg, a, r, b: -((r - b.detach()) * torch.distributions.Categorical(logits=lg)
                            .log_prob(a)).mean(), NAMED + "rewards not detached"),

@@ -50,6 +50,14 @@ def _probe_reinforce(fn):
         # The checker's own copies carry the gradients, so a change made in place is seen.
         inputs = [x.requires_grad_() for x in (logits, rewards, baseline)]
         loss = fn(logits, actions, rewards, baseline)
+        if isinstance(loss, int | float):
+            raise Finding(f"your loss is a plain Python number ({type(loss).__name__}): .item() "
+                          "or float() cut it off from the logits, so no gradient can flow; "
+                          "return the tensor itself")
+        if isinstance(loss, torch.Tensor) and loss.is_floating_point() and not loss.requires_grad:
+            raise Finding("your loss carries no gradient: it was detached, computed under "
+                          "torch.no_grad(), or rebuilt with torch.tensor(...); return the tensor "
+                          "computed from the logits")
         if not (isinstance(loss, torch.Tensor) and loss.dim() == 0
                 and loss.is_floating_point()):
             return loss, *(torch.zeros_like(x) for x in inputs)
