@@ -112,18 +112,21 @@ def test_wrong_answer_syntax_error_and_code_raising_outside_the_checker(tmp_path
 
 
 def test_infinite_loop_is_timed_out_and_later_exercises_not_reached(tmp_path):
-    nb = _write(tmp_path / "01_bob.ipynb", IMPORTS, RIGHT["cosine_similarity"],
-                "def my_scores(Q, K):\n    while True:\n        pass\n\n\n"
+    # The loop comes first, so that the verdicts do not depend on how fast the machine
+    # imports torch within the limit (a busy machine takes seconds).
+    nb = _write(tmp_path / "01_bob.ipynb",
+                "while True:  # the learner's loop never ends\n    pass\n\n"
                 "check_score_matrix(my_scores)",
-                RIGHT["batched_scores"], RIGHT["nearest_neighbour"])
-    rows = grade_notebook(nb, timeout=10)
+                IMPORTS, RIGHT["cosine_similarity"], RIGHT["batched_scores"],
+                RIGHT["nearest_neighbour"])
+    rows = grade_notebook(nb, timeout=5)
     verdicts = _verdicts(rows)
-    assert verdicts["cosine_similarity"] == (PASSED, "")
-    assert verdicts["score_matrix"] == (TIMED_OUT, "stopped after the time limit of 10 s")
-    for name in ("batched_scores", "nearest_neighbour"):
-        status, detail = verdicts[name]
-        assert status == TIMED_OUT and detail.startswith("not reached"), verdicts
-    assert "score_matrix" in format_table(rows) and "timed out" in format_table(rows)
+    assert verdicts["score_matrix"] == (TIMED_OUT, "stopped after the time limit of 5 s")
+    for name in ("cosine_similarity", "batched_scores", "nearest_neighbour"):
+        assert verdicts[name] == (TIMED_OUT, "not reached: the notebook stopped after the "
+                                             "time limit of 5 s"), verdicts
+    table = format_table(rows)
+    assert "score_matrix" in table and "4 timed out" in table, table
 
 
 def test_kernel_that_dies_gets_an_error_row(tmp_path):
