@@ -175,6 +175,9 @@ class PlainDecoder(nn.Module):
     def step(self, y_prev: torch.Tensor, state: torch.Tensor, memory: Memory):
         _check_targets(y_prev, "y_prev", self, memory, ("B",))
         _check_state(state, self, memory)
+        return self._raw_step(y_prev, state, memory)
+
+    def _raw_step(self, y_prev, state, memory):
         emb, c = self.embed(y_prev), memory.summary  # (B, E), (B, H)
         _, h = self.rnn(torch.cat([emb, c], -1)[:, None], state[None].contiguous())
         return self.out(torch.cat([h[0], c, emb], -1)), h[0], None
@@ -243,6 +246,9 @@ class BahdanauDecoder(nn.Module):
             raise TypeError("state should be the pair (s, keys_proj) that init_state(memory) "
                             f"returns, got {type(state).__name__}")
         _check_state(state[0], self, memory)
+        return self._raw_step(y_prev, state, memory)
+
+    def _raw_step(self, y_prev, state, memory):
         features, state, weights = self._step(self.embed(y_prev), state, memory)
         return self.out(features), state, weights
 
@@ -299,6 +305,9 @@ class LuongDecoder(nn.Module):
     def step(self, y_prev: torch.Tensor, state: torch.Tensor, memory: Memory):
         _check_targets(y_prev, "y_prev", self, memory, ("B",))
         _check_state(state, self, memory)
+        return self._raw_step(y_prev, state, memory)
+
+    def _raw_step(self, y_prev, state, memory):
         _, h = self.rnn(self.embed(y_prev)[:, None], state[None].contiguous())
         logits, weights = self._attend(h.transpose(0, 1), memory)  # (B, 1, V), (B, 1, S)
         return logits[:, 0], h[0], weights[:, 0]
@@ -352,7 +361,7 @@ def greedy_decode(model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor, bos:
     lengths = torch.full((B,), max_len, dtype=torch.long, device=src.device)
     tokens, weights = [], []
     for t in range(max_len):
-        logits, state, w = model.decoder.step(y, state, memory)
+        logits, state, w = model.decoder._raw_step(y, state, memory)  # inputs built here
         y = logits.argmax(-1).masked_fill(done, eos)  # (B,)
         tokens.append(y)
         if w is not None:
