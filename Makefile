@@ -12,7 +12,7 @@ NOTEBOOKS := notebooks
 help:
 	@echo "make book        build the HTML book, executing every notebook (_build/html)"
 	@echo "make test        everything that must pass: lint, unit tests, notebooks, strict book build, browser tests"
-	@echo "make test-unit   the unit tests only (about 2 min: no book, no chapter notebooks)"
+	@echo "make test-unit   the unit tests only (no book, no chapter notebooks)"
 	@echo "make bench       time each notebook (seconds, peak memory) into bench/notebooks.md"
 	@echo "make bench-alignment  chapter 6's attention-vs-gold-alignment over 8 training seeds (~20 min)"
 	@echo "make browser     find or install the Chromium the browser tests drive (make test does it first)"
