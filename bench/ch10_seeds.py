@@ -23,7 +23,7 @@ from attnbook.env import set_seed
 from attnbook.graph import GraphClassifier
 from attnbook.pointer import PointerConfig, PointerNetwork, pointer_loss
 from attnbook.sets import OddOneOut
-from attnbook.vision import ViT, ViTConfig
+from attnbook.vision import ViT, ViTConfig, patchify
 
 # The chapter's settings (notebooks/10_beyond_language.ipynb).
 VIT_STEPS, VIT_BATCH, VIT_LR = 600, 64, 3e-3
@@ -49,11 +49,16 @@ def vit(seed: int) -> dict:
     model.eval()
     with torch.no_grad():
         acc = (model(split.test_images)[0].argmax(1) == split.test_labels).float().mean()
+        perm = torch.randperm(16, generator=torch.Generator().manual_seed(1))
+        patches = patchify(split.test_images, 2)[:, perm]  # the same shuffle for every image
+        shuffled = patches.reshape(-1, 4, 4, 2, 2).permute(0, 1, 3, 2, 4).reshape(-1, 8, 8)
+        acc_shuffled = (model(shuffled)[0].argmax(1) == split.test_labels).float().mean()
     pos = F.normalize(model.pos_embed[0, 1:].detach(), dim=-1)  # (N, d)
     sim = pos @ pos.T
     grid = torch.stack(torch.meshgrid(torch.arange(4), torch.arange(4), indexing="ij"), -1)
     dist = (grid.reshape(16, 1, 2) - grid.reshape(1, 16, 2)).abs().sum(-1)  # (N, N)
-    return {"vit_acc": acc.item(), "pos_sim_adjacent": sim[dist == 1].mean().item(),
+    return {"vit_acc": acc.item(), "vit_acc_shuffled_patches": acc_shuffled.item(),
+            "pos_sim_adjacent": sim[dist == 1].mean().item(),
             "pos_sim_far": sim[dist >= 3].mean().item()}
 
 

@@ -75,7 +75,8 @@ PATCH_MISTAKES = [
 def check_patchify_channels(fn) -> CheckResult:
     """``fn(images (B, C, H, W), p) -> (B, N, C p^2)``."""
     return check_function(fn, exercise="patchify colour images",
-                          reference=patchify_channels_reference, cases=PATCH_CASES, mistakes=PATCH_MISTAKES)
+                          reference=patchify_channels_reference, cases=PATCH_CASES,
+                          mistakes=PATCH_MISTAKES)
 
 
 # Exercise 2: the pointer-network loss with sequences of different lengths -------------
