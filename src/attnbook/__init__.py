@@ -4,8 +4,10 @@ Each chapter teaches an idea in its notebook; when a later chapter needs it, it
 imports the version kept here. The modules, one idea each:
 
 - ``attnbook.env``              -- ``set_seed``, ``get_device``
-- ``attnbook.shapes``           -- ``check_shape``, ``check_float``: clear errors for bad input
+- ``attnbook.shapes``           -- ``check_shape``, ``check_float``, ``check_tensor``, ...:
+                                   the input policy below, in one place
 - ``attnbook.plotting``         -- ``show_heatmaps`` for attention weights
+- ``attnbook.diagrams``         -- schematic figures of the mechanisms, drawn with matplotlib
 - ``attnbook.train``            -- ``train_steps``: a small loop with a progress bar and history
 - ``attnbook.similarity``       -- chapter 1: dot products, cosine similarity, score matrices
 - ``attnbook.softmax``          -- chapter 2: stable softmax, log-softmax, entropy
@@ -14,8 +16,21 @@ imports the version kept here. The modules, one idea each:
 - ``attnbook.hard_attention``   -- chapter 5: REINFORCE, Gumbel-softmax, local-p windows
 - ``attnbook.seq2seq``          -- chapter 6: GRU encoder–decoders with and without attention
 - ``attnbook.metrics``          -- chapter 6: BLEU, alignment error rate
+- ``attnbook.positional``       -- chapter 7: sinusoidal, learned and rotary (RoPE) encodings, ALiBi
+- ``attnbook.self_attention``   -- chapter 7: self-attention (causal, RoPE), the order classifier
+- ``attnbook.multihead``        -- chapter 8: split/merge heads, MultiHeadAttention (MHA/GQA/MQA),
+                                   ``copy_from_torch``
+- ``attnbook.transformer``      -- chapter 9: FFN, encoder and decoder layers (post-/pre-LN), the
+                                   encoder–decoder, a decoder-only language model, warm-up
+- ``attnbook.decoding``         -- chapter 9: greedy, beam search, temperature and top-k sampling
+- ``attnbook.vision``           -- chapter 10: patches and the Vision Transformer
+- ``attnbook.pointer``          -- chapter 10: a pointer network
+- ``attnbook.graph``            -- chapter 10: graph attention (GAT)
+- ``attnbook.sets``             -- chapter 10: set attention and pooling by attention
 - ``attnbook.data``             -- generated data sets, one submodule per task
 - ``attnbook.exercises``        -- the exercise checkers, one module per chapter
+- ``attnbook.grade``            -- ``python -m attnbook.grade``: every exercise's verdict in
+                                   learners' notebooks, for teachers
 """
 
 from attnbook.env import get_device, set_seed
