@@ -4,8 +4,17 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from attnbook.data.digits import load_digits_split, make_digit_sets
+from attnbook.data.digits import _load_digits, load_digits_split, make_digit_sets
 from attnbook.sets import MAB, PMA, OddOneOut
+
+
+def test_digits_are_scikit_learns():
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    images, labels = _load_digits()
+    assert torch.equal(images, torch.tensor(data.images, dtype=torch.float32) / 16)
+    assert torch.equal(labels, torch.tensor(data.target))
 
 
 def test_digits_split_is_fixed_and_disjoint():

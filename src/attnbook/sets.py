@@ -126,7 +126,7 @@ class OddOneOut(nn.Module):
         if images.shape[2] * images.shape[3] != self.pixels:
             raise ValueError(f"images have {images.shape[2]} x {images.shape[3]} pixels, but "
                              f"this model was built for pixels={self.pixels}")
-        z = self.embed(images.reshape(B, N, -1))  # (B, N, d): each image alone
+        z = self.embed(images.flatten(2))  # (B, N, d): each image alone
         if self.kind == "attention":
             for block in self.blocks:
                 z, _ = block(z)  # (B, N, d): no positions, so permutation equivariant
