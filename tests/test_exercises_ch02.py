@@ -1,4 +1,4 @@
-"""The chapter-2 checkers: the reference passes, mistakes are named (stubs: test_exercises.py)."""
+"""The chapter-2 checkers: right answers pass, mistakes are named (stubs: test_exercises.py)."""
 
 import math
 
@@ -10,47 +10,52 @@ from attnbook.exercises import ExerciseError, ch02
 # ---------------------------------------------------------------- right answers
 
 
-def good_softmax(scores):
-    shifted = scores - scores.max(dim=-1, keepdim=True).values
-    e = shifted.exp()
-    return e / e.sum(dim=-1, keepdim=True)
+def good_masked_lse(scores, keep):
+    z = scores.masked_fill(~keep, -math.inf)             # (T, S)
+    m = z.amax(-1, keepdim=True)                         # (T, 1), -inf for an empty row
+    m = torch.where(torch.isinf(m), 0.0, m)
+    return (m + torch.exp(z - m).sum(-1, keepdim=True).log()).squeeze(-1)
 
 
-def good_entropy(p, base):
-    terms = torch.where(p > 0, p * torch.log(torch.where(p > 0, p, 1.0)), 0.0)
-    return -terms.sum(-1) / math.log(base)
+def top_weight(scores, tau):
+    return float(torch.softmax(scores.double() / tau, dim=-1).max())
 
 
-def entropy_at(scores, t):
-    p = good_softmax(scores / t)
-    return float(good_entropy(p, math.e))
-
-
-def good_temperature(scores, target, lo=0.01, hi=100.0, steps=50):
+def good_temperature(scores, target, lo=1e-4, hi=1e4, steps=80, flip=False, mul=False):
     for _ in range(steps):
-        mid = (lo + hi) / 2
-        if entropy_at(scores, mid) < target:
+        mid = math.sqrt(lo * hi)
+        w = top_weight(scores, 1 / mid if mul else mid)
+        if (w > target) != flip:
             lo = mid
         else:
             hi = mid
-    return (lo + hi) / 2
+    return math.sqrt(lo * hi)
 
 
-def good_jacobian(z):
+def good_jvp(z, v):
     p = torch.softmax(z, dim=-1)
-    return torch.diag(p) - p[:, None] * p[None, :]
+    return p * (v - (p * v).sum(-1, keepdim=True))
 
 
-def good_kl(p, q):
-    return torch.where(p > 0, p * (p / q).log(), 0.0).sum(-1)
+def autograd_jvp(z, v):
+    return torch.func.jvp(lambda x: torch.softmax(x, dim=-1), (z,), (v,))[1]
+
+
+def kl_bits(p, q):
+    return torch.where(p > 0, p * torch.log2(torch.where(p > 0, p / q, 1.0)), 0.0).sum(-1)
+
+
+def good_js(P, Q):
+    M = (P + Q) / 2
+    return (kl_bits(P, M) + kl_bits(Q, M)) / 2
 
 
 CHECKERS = {
-    "softmax": (ch02.check_stable_softmax, good_softmax),
-    "entropy": (ch02.check_entropy, good_entropy),
-    "temperature": (ch02.check_temperature_for_entropy, good_temperature),
-    "jacobian": (ch02.check_softmax_jacobian, good_jacobian),
-    "kl": (ch02.check_kl_divergence, good_kl),
+    "masked lse": (ch02.check_masked_logsumexp, good_masked_lse),
+    "temperature": (ch02.check_temperature_for_top_weight, good_temperature),
+    "jvp": (ch02.check_softmax_jvp, good_jvp),
+    "jvp by autograd": (ch02.check_softmax_jvp, autograd_jvp),
+    "js": (ch02.check_js_divergence, good_js),
 }
 
 
@@ -61,64 +66,44 @@ def test_a_right_answer_passes(name, capsys):
     assert "✓" in capsys.readouterr().out
 
 
-def test_the_package_versions_pass_the_checkers():
-    from attnbook.softmax import entropy, softmax
-
-    assert ch02.check_stable_softmax(softmax)
-    assert ch02.check_entropy(lambda p, base: entropy(p, base=base))
-
-
 # ---------------------------------------------------------------- named mistakes
 
-def _bisect(h, scores, target, lo=0.01, hi=100.0, steps=50, wrong_end=False):
-    for _ in range(steps):
-        mid = (lo + hi) / 2
-        if (h(scores, mid) < target) != wrong_end:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
+def _p(z):
+    return torch.softmax(z, -1)
 
 
 WRONG = [
-    ("softmax", lambda s: torch.softmax(s, dim=0), "softmax over the wrong axis"),
-    ("softmax", lambda s: (s - s.max(-1).values).exp() / (s - s.max(-1).values).exp()
-     .sum(-1, keepdim=True), "without keepdim"),
-    ("softmax", lambda s: s.exp() / s.exp().sum(-1, keepdim=True), "no max-subtraction"),
-    ("softmax", lambda s: (s - s.max()).exp() / (s - s.max()).exp().sum(-1, keepdim=True),
-     "maximum of the whole matrix"),
-    ("softmax", lambda s: (s - s.max(-1, keepdim=True).values).exp(), "forgot to divide"),
-    ("entropy", lambda p, base: -(p * p.log()).sum(-1) / math.log(base), "0 log 0 gives nan"),
-    ("entropy", lambda p, base: (p * p.log()).nan_to_num().sum(-1) / math.log(base),
-     "forgot the minus sign"),
-    ("entropy", lambda p, base: torch.special.entr(p).sum(-1), "log base mixed up"),
-    ("entropy", lambda p, base: torch.special.entr(p).sum(-1) * math.log(base),
-     "log base mixed up"),
-    ("entropy", lambda p, base: torch.special.entr(p).sum(-1) / math.log(2),
-     "log base mixed up"),
-    ("entropy", lambda p, base: torch.special.entr(p).sum(0) / math.log(base),
-     "summed over the wrong axis"),
-    ("temperature", lambda s, t: _bisect(lambda s, m: entropy_at(s, 1 / m), s, t,
-                                         wrong_end=True),
-     "multiplied the scores by the temperature"),
-    ("temperature", lambda s, t: _bisect(lambda s, m: entropy_at(s, m) / math.log(2), s, t),
-     "entropy in bits instead of nats"),
-    ("temperature", lambda s, t: _bisect(entropy_at, s, t, wrong_end=True),
-     "an end of the interval"),
-    ("temperature", lambda s, t: _bisect(entropy_at, s, t, steps=12),
-     "bisection stopped too early"),
-    ("jacobian", lambda z: torch.diag(torch.softmax(z, -1) * (1 - torch.softmax(z, -1))),
-     "only the diagonal"),
-    ("jacobian", lambda z: -torch.outer(torch.softmax(z, -1), torch.softmax(z, -1)),
-     "forgot the diag"),
-    ("jacobian", lambda z: torch.diag(torch.softmax(z, -1))
-     + torch.outer(torch.softmax(z, -1), torch.softmax(z, -1)), "wrong sign"),
-    ("jacobian", lambda z: torch.diag(z) - torch.outer(z, z), "logits instead"),
-    ("jacobian", lambda z: torch.diag(torch.softmax(z, -1)), "differentiated the numerator only"),
-    ("kl", lambda p, q: good_kl(q, p), "arguments swapped"),
-    ("kl", lambda p, q: -good_kl(p, q), "log ratio upside down"),
-    ("kl", lambda p, q: (p * (p / q).log()).sum(-1), "0 log 0 gives nan"),
-    ("kl", lambda p, q: -(p * q.log()).sum(-1), "cross-entropy instead of KL"),
+    ("masked lse", lambda s, k: torch.logsumexp(s.masked_fill(~k, 0.0), -1),
+     "set to 0 instead of -inf"),
+    ("masked lse", lambda s, k: (lambda m: (m + ((s - m).exp() * k).sum(-1, keepdim=True)
+                                            .log()).squeeze(-1))(s.amax(-1, keepdim=True)),
+     "maximum over the masked keys too"),
+    ("masked lse", lambda s, k: ((s.exp() * k).sum(-1)).log(), "no max-subtraction"),
+    ("masked lse", lambda s, k: torch.logsumexp(s.masked_fill(k, -math.inf), -1),
+     "wrong way round"),
+    ("masked lse", lambda s, k: (lambda z: (z.amax(-1, keepdim=True) + (
+        z - z.amax(-1, keepdim=True)).exp().sum(-1, keepdim=True).log()).squeeze(-1))(
+        s.masked_fill(~k, -math.inf)), "no key kept gives nan"),
+    ("masked lse", lambda s, k: torch.logsumexp(s.masked_fill(~k, -1e9), -1),
+     "large negative number"),
+    ("temperature", lambda s, t: good_temperature(s, t, flip=True), "moved the wrong end"),
+    ("temperature", lambda s, t: good_temperature(s, t, mul=True, flip=True),
+     "multiplied the scores"),
+    ("temperature", lambda s, t: good_temperature(s.sort(descending=True).values[:2], t),
+     "two largest scores"),
+    ("temperature", lambda s, t: good_temperature(s, t, steps=12), "stopped too early"),
+    ("jvp", lambda z, v: _p(z) * v, "forgot the -p p"),
+    ("jvp", lambda z, v: _p(z) * (v - v.sum(-1, keepdim=True)), "plain sum of v"),
+    ("jvp", lambda z, v: _p(z) * (v - v.mean(-1, keepdim=True)), "mean of v"),
+    ("jvp", lambda z, v: _p(z) * (v - (_p(z) * v).sum(-1)), "without keepdim"),
+    ("jvp", lambda z, v: z * (v - (z * v).sum(-1, keepdim=True)), "logits instead"),
+    ("jvp", lambda z, v: _p(z) * v + _p(z) * (_p(z) * v).sum(-1, keepdim=True), "wrong sign"),
+    ("js", kl_bits, r"KL\(P \|\| Q\) instead"),
+    ("js", lambda P, Q: (kl_bits(P, Q) + kl_bits(Q, P)) / 2, "symmetrised KL"),
+    ("js", lambda P, Q: good_js(P, Q) * math.log(2), "nats instead of bits"),
+    ("js", lambda P, Q: 2 * good_js(P, Q), "forgot the halves"),
+    ("js", lambda P, Q: ((P * torch.log2(2 * P / (P + Q))).sum(-1)
+                         + (Q * torch.log2(2 * Q / (P + Q))).sum(-1)) / 2, "0 log 0"),
 ]
 
 
@@ -131,4 +116,10 @@ def test_a_classic_mistake_is_named(name, answer, mistake):
 
 def test_a_temperature_that_is_not_a_positive_number_is_explained():
     with pytest.raises(ExerciseError, match="temperature not positive"):
-        ch02.check_temperature_for_entropy(lambda s, t: -good_temperature(s, t))
+        ch02.check_temperature_for_top_weight(lambda s, t: -good_temperature(s, t))
+
+
+def test_the_jvp_reference_is_autograds():
+    for case in ch02._jvp_cases():
+        z, v = case.args
+        torch.testing.assert_close(ch02._jvp_reference(z, v), autograd_jvp(z, v))

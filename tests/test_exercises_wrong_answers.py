@@ -34,14 +34,6 @@ STRUCTURAL = re.compile(
 # ---------------------------------------------------------------- helpers written as a learner
 
 
-def _cos(a, b):
-    return (a @ b) / (a.norm() * b.norm())
-
-
-def _rows_softmax(x):
-    return torch.softmax(x, dim=-1)
-
-
 def _sq(q, k):
     return (q[:, None] - k[None, :]) ** 2
 
@@ -142,39 +134,60 @@ def _grams(tokens, n):
     return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
 
 
-def _in_place_softmax(s):
-    s -= s.max(-1, keepdim=True).values
-    s.exp_()
-    return s / s.sum(-1, keepdim=True)
+def _unit(X, dim=-1):
+    n = X.norm(dim=dim, keepdim=True)
+    return torch.where(n > 0, X / torch.where(n > 0, n, 1.0), 0.0)
 
 
-def _entropy_learner(p, base, *, minus=True, reduce="sum", log=torch.log, divide=True):
-    terms = torch.where(p > 0, p * log(torch.where(p > 0, p, 1.0)), 0.0)
-    total = terms.sum(-1) if reduce == "sum" else terms.mean(-1) if reduce == "mean" \
-        else terms.sum()
-    total = -total if minus else total
-    return total / math.log(base) if divide else total * math.log(base)
+def _stable_top(Q, K, k):
+    return torch.sort(Q @ K.transpose(1, 2), dim=-1, descending=True, stable=True).indices[..., :k]
 
 
-def _entropy_at(scores, t, naive=False):
-    z = scores / t
-    p = z.exp() / z.exp().sum() if naive else torch.softmax(z, -1)
-    return float(-(torch.where(p > 0, p * p.clamp_min(1e-300).log(), 0.0)).sum())
+def _in_place_cosine(Q, K):
+    Q /= Q.norm(dim=1, keepdim=True).clamp_min(1e-30)
+    return Q @ _unit(K).T
 
 
-def _bisect(scores, target, lo=0.01, hi=100.0, steps=60, flip=False, h=_entropy_at,
-            temp=lambda m: m):
+def _lse_learner(s, keep, fill=-math.inf, guard=True):
+    z = s.masked_fill(~keep, fill)
+    m = z.amax(-1, keepdim=True)
+    if guard:
+        m = torch.where(torch.isinf(m), 0.0, m)
+    return (m + torch.exp(z - m).sum(-1, keepdim=True).log()).squeeze(-1)
+
+
+def _top_w(scores, tau):
+    return float(torch.softmax(scores.double() / tau, -1).max())
+
+
+def _bisect_top(scores, target, lo=1e-4, hi=1e4, steps=70, flip=False, mul=False):
     for _ in range(steps):
         mid = math.sqrt(lo * hi)
-        if (h(scores, temp(mid)) < target) != flip:
+        if (_top_w(scores, 1 / mid if mul else mid) > target) != flip:
             lo = mid
         else:
             hi = mid
     return math.sqrt(lo * hi)
 
 
-def _p(z):
-    return torch.softmax(z, -1)
+def _jvp_learner(z, v):
+    p = torch.softmax(z, -1)
+    return p * (v - (p * v).sum(-1, keepdim=True))
+
+
+def _in_place_jvp(z, v):
+    p = torch.softmax(z, -1)
+    v -= (p * v).sum(-1, keepdim=True)
+    return p * v
+
+
+def _kl2(p, q):
+    return torch.where(p > 0, p * torch.log2(torch.where(p > 0, p / q, 1.0)), 0.0).sum(-1)
+
+
+def _js_learner(P, Q, half=True):
+    M = (P + Q) / 2 if half else P + Q
+    return (_kl2(P, M) + _kl2(Q, M)) / 2
 
 
 # ---------------------------------------------------------------- the catalogue
@@ -183,158 +196,138 @@ def _p(z):
 C1, C2, C3, C4, C5, C6 = ch01, ch02, ch03, ch04, ch05, ch06
 
 CATALOGUE = [
-    # chapter 1: cosine similarity
-    (C1.check_cosine_similarity, "divided by the sum of the norms",
-     lambda a, b: (a * b).sum() / (a.norm() + b.norm()), NAMED + "divided by the sum"),
-    (C1.check_cosine_similarity, "squared norms with @",
-     lambda a, b: (a @ b) / ((a @ a) * (b @ b)), NAMED + "divided by the squared norms"),
-    (C1.check_cosine_similarity, "absolute value", lambda a, b: _cos(a, b).abs(),
-     NAMED + "took the absolute value"),
-    (C1.check_cosine_similarity, "F.cosine_similarity on rows, shape (1,)",
-     lambda a, b: F.cosine_similarity(a[None], b[None]), "extra dimension"),
-    (C1.check_cosine_similarity, "no sum: element-wise", lambda a, b: a * b / (a.norm() * b.norm()),
-     "single number is expected"),
-    (C1.check_cosine_similarity, "normalised only a", lambda a, b: (a / a.norm()) @ b,
-     NAMED + "divided by only one norm"),
-    (C1.check_cosine_similarity, "degrees", lambda a, b: torch.rad2deg(torch.arccos(_cos(a, b))),
-     r"you have|sign flipped"),
-    (C1.check_cosine_similarity, "dot product", lambda a, b: torch.dot(a, b),
-     NAMED + "returned the plain dot product"),
-    # chapter 1: score matrix
-    (C1.check_score_matrix, "K @ Q.T", lambda Q, K: K @ Q.T, "transposed"),
-    (C1.check_score_matrix, "Q.T @ K", lambda Q, K: Q.T @ K, "matrix product of mismatched"),
-    (C1.check_score_matrix, "scaled by sqrt(d)", lambda Q, K: Q @ K.T / Q.shape[1] ** 0.5,
-     "times .* everywhere"),
-    (C1.check_score_matrix, "NumPy", lambda Q, K: Q.numpy() @ K.numpy().T, "NumPy array"),
-    (C1.check_score_matrix, "einsum st", lambda Q, K: torch.einsum("td,sd->st", Q, K),
+    # chapter 1: cosine similarity with zero vectors
+    (C1.check_safe_cosine, "the formula as written (0/0)",
+     lambda Q, K: (Q @ K.T) / (Q.norm(dim=1, keepdim=True) * K.norm(dim=1)),
+     NAMED + "0 / 0 for a zero vector"),
+    (C1.check_safe_cosine, "eps = 1e-8 on the norms",
+     lambda Q, K: (Q / (Q.norm(dim=-1, keepdim=True) + 1e-8))
+     @ (K / (K.norm(dim=-1, keepdim=True) + 1e-8)).T, NAMED + "added a small eps"),
+    (C1.check_safe_cosine, "F.cosine_similarity broadcast",
+     lambda Q, K: F.cosine_similarity(Q[:, None, :], K[None, :, :], dim=-1),
+     NAMED + "added a small eps"),
+    (C1.check_safe_cosine, "dot products", lambda Q, K: torch.einsum("td,sd->ts", Q, K),
+     NAMED + "returned dot products"),
+    (C1.check_safe_cosine, "nan replaced by 1",
+     lambda Q, K: ((Q @ K.T) / (Q.norm(dim=1, keepdim=True) * K.norm(dim=1))).nan_to_num(1.0),
+     NAMED + "zero vector cosine 1"),
+    (C1.check_safe_cosine, "normalised the columns",
+     lambda Q, K: (_unit(Q, 0) @ _unit(K, 0).T), NAMED + "wrong axis"),
+    (C1.check_safe_cosine, "keys against queries", lambda Q, K: _unit(K) @ _unit(Q).T,
      "transposed"),
-    (C1.check_score_matrix, "a list", lambda Q, K: (Q @ K.T).tolist(), "you returned a list"),
-    (C1.check_score_matrix, "cosine",
-     lambda Q, K: F.normalize(Q, dim=-1) @ F.normalize(K, dim=-1).T,
-     NAMED + "normalised the vectors"),
-    # chapter 1: batched scores
-    (C1.check_batched_scores, "einsum bst", lambda Q, K: torch.einsum("btd,bsd->bst", Q, K),
-     "transposed"),
-    (C1.check_batched_scores, "bmm K Q", lambda Q, K: torch.bmm(K, Q.transpose(1, 2)),
-     NAMED + "keys × queries"),
-    (C1.check_batched_scores, "summed over the batch", lambda Q, K: (Q @ K.transpose(1, 2)).sum(0),
+    (C1.check_safe_cosine, "NumPy", lambda Q, K: (_unit(Q) @ _unit(K).T).numpy(), "NumPy array"),
+    (C1.check_safe_cosine, "normalised Q in place", _in_place_cosine,
+     "changed its input `Q` in place"),
+    # chapter 1: top-k keys
+    (C1.check_top_k_keys, "ascending argsort",
+     lambda Q, K, k: torch.argsort(Q @ K.mT, dim=-1)[..., :k], NAMED + "lowest scores"),
+    (C1.check_top_k_keys, "torch.topk (ties in any order)",
+     lambda Q, K, k: torch.topk(Q @ K.mT, min(k, K.shape[1]), dim=-1).indices,
+     NAMED + "ties not broken"),
+    (C1.check_top_k_keys, "cosine ranking",
+     lambda Q, K, k: _stable_top(F.normalize(Q, dim=-1), F.normalize(K, dim=-1), k),
+     NAMED + "cosine similarity instead"),
+    (C1.check_top_k_keys, "k > S not handled",
+     lambda Q, K, k: _stable_top(Q, K, k) if k <= K.shape[1] else
+     torch.topk(Q @ K.mT, k, dim=-1).indices, r"raised .* — |raised"),
+    (C1.check_top_k_keys, "returned the scores",
+     lambda Q, K, k: torch.sort(Q @ K.mT, dim=-1, descending=True).values[..., :k],
+     r"dtype|whole number"),
+    (C1.check_top_k_keys, "indices as floats", lambda Q, K, k: _stable_top(Q, K, k).float(),
+     r"dtype|whole number|a float"),
+    (C1.check_top_k_keys, "every key, not k", lambda Q, K, k: _stable_top(Q, K, K.shape[1]),
      "shape"),
-    (C1.check_batched_scores, "scaled", lambda Q, K: Q @ K.transpose(1, 2) / Q.shape[-1] ** 0.5,
-     "times .* everywhere"),
-    (C1.check_batched_scores, "first element's keys for all",
-     lambda Q, K: torch.stack([Q[b] @ K[0].T for b in range(len(Q))]), r"entries differ"),
-    (C1.check_batched_scores, "transpose(0, 1)", lambda Q, K: Q @ K.transpose(0, 1),
-     r"raised|shape"),
-    # chapter 1: nearest neighbour
-    (C1.check_nearest_neighbour, "dot product argmax", lambda q, t: int((t @ q).argmax()),
-     NAMED + "ranked by dot product"),
-    (C1.check_nearest_neighbour, "1-based",
-     lambda q, t: int(F.cosine_similarity(t, q[None], dim=1).argmax()) + 1,
-     NAMED + "counted rows from 1"),
-    (C1.check_nearest_neighbour, "argmin of cosine",
-     lambda q, t: int(F.cosine_similarity(t, q[None], dim=1).argmin()), NAMED + "argmin"),
-    (C1.check_nearest_neighbour, "returned the similarity",
-     lambda q, t: F.cosine_similarity(t, q[None], dim=1).max(), "whole number"),
-    (C1.check_nearest_neighbour, "returned the row",
-     lambda q, t: t[F.cosine_similarity(t, q[None], dim=1).argmax()], "you returned a tensor"),
-    (C1.check_nearest_neighbour, "cdist", lambda q, t: int(torch.cdist(t, q[None]).argmin()),
-     NAMED + "Euclidean"),
-    # chapter 2: stable softmax
-    (C2.check_stable_softmax, "shift by the mean",
-     lambda s: _rows_softmax(s) if False else (lambda e: e / e.sum(-1, keepdim=True))(
-         (s - s.mean(-1, keepdim=True)).exp()), NAMED + "shifted by the mean"),
-    (C2.check_stable_softmax, "shift by the min",
-     lambda s: (lambda e: e / e.sum(-1, keepdim=True))((s - s.min(-1, keepdim=True)[0]).exp()),
-     NAMED + "shifted by the minimum"),
-    (C2.check_stable_softmax, "shift by the first score",
-     lambda s: (lambda e: e / e.sum(-1, keepdim=True))((s - s[:, :1]).exp()), r"nan at|inf at"),
-    (C2.check_stable_softmax, "naive", lambda s: torch.exp(s) / torch.exp(s).sum(1, keepdim=True),
+    (C1.check_top_k_keys, "one batch for all",
+     lambda Q, K, k: torch.sort(torch.einsum("btd,csd->bts", Q, K), dim=-1, descending=True,
+                                stable=True).indices[..., :k], NAMED + "mixed the batch"),
+    # chapter 1: bilinear scores with keys as columns
+    (C1.check_bilinear_scores, "W.T", lambda Q, Kc, W: Q @ W.T @ Kc, NAMED + "W transposed"),
+    (C1.check_bilinear_scores, "einsum with W's letters swapped",
+     lambda Q, Kc, W: torch.einsum("btq,kq,bks->bts", Q, W, Kc), r"W transposed|raised"),
+    (C1.check_bilinear_scores, "keys transposed again",
+     lambda Q, Kc, W: Q @ W @ Kc.mT, NAMED + "transposed the stored keys again"),
+    (C1.check_bilinear_scores, "no W", lambda Q, Kc, W: torch.bmm(Q, Kc), NAMED + "left out W"),
+    (C1.check_bilinear_scores, "keys by queries", lambda Q, Kc, W: Kc.mT @ W.T @ Q.mT,
+     "transposed"),
+    (C1.check_bilinear_scores, "summed over the batch", lambda Q, Kc, W: (Q @ W @ Kc).sum(0),
+     "shape"),
+    (C1.check_bilinear_scores, "NumPy",
+     lambda Q, Kc, W: Q.numpy() @ W.numpy() @ Kc.numpy(), "NumPy array"),
+    # chapter 2: masked log-sum-exp
+    (C2.check_masked_logsumexp, "fill 0", lambda s, k: torch.logsumexp(s.masked_fill(~k, 0), 1),
+     NAMED + "set to 0 instead of -inf"),
+    (C2.check_masked_logsumexp, "scores times mask", lambda s, k: torch.logsumexp(s * k, -1),
+     NAMED + "set to 0 instead of -inf"),
+    (C2.check_masked_logsumexp, "max over every key",
+     lambda s, k: (lambda m: m + ((s - m[:, None]).exp() * k).sum(-1).log())(s.max(-1).values),
+     NAMED + "maximum over the masked keys too"),
+    (C2.check_masked_logsumexp, "no shift", lambda s, k: (s.exp() * k).sum(-1).log(),
      NAMED + "no max-subtraction"),
-    (C2.check_stable_softmax, "naive float64",
-     lambda s: (s.double().exp() / s.double().exp().sum(-1, keepdim=True)), r"nan at"),
-    (C2.check_stable_softmax, "dim=0", lambda s: F.softmax(s, dim=0), NAMED + "wrong axis"),
-    (C2.check_stable_softmax, "global max",
-     lambda s: (lambda e: e / e.sum(-1, keepdim=True))((s - s.max()).exp()),
-     NAMED + "maximum of the whole matrix"),
-    (C2.check_stable_softmax, "divided by the total",
-     lambda s: (lambda e: e / e.sum())((s - s.max(-1, keepdim=True).values).exp()),
-     r"sums to"),
-    (C2.check_stable_softmax, "log-softmax", lambda s: torch.log_softmax(s, -1), r"entries differ"),
-    (C2.check_stable_softmax, "in place", _in_place_softmax, "changed its input `scores` in place"),
-    (C2.check_stable_softmax, "max without keepdim",
-     lambda s: (lambda e: e / e.sum(-1, keepdim=True))((s - s.max(-1).values).exp()),
-     NAMED + "without keepdim"),
-    (C2.check_stable_softmax, "NumPy", lambda s: torch.softmax(s, -1).numpy(), "NumPy array"),
-    (C2.check_stable_softmax, "unnormalised",
-     lambda s: torch.exp(s - s.max(dim=-1, keepdim=True).values), NAMED + "forgot to divide"),
-    # chapter 2: entropy
-    (C2.check_entropy, "0 log 0", lambda p, b: -(p * p.log()).sum(-1) / math.log(b),
-     NAMED + "0 log 0 gives nan"),
-    (C2.check_entropy, "base ignored (nats)", lambda p, b: torch.special.entr(p).sum(-1),
-     NAMED + "log base mixed up"),
-    (C2.check_entropy, "always bits",
-     lambda p, b: -(p * torch.log2(p.clamp_min(1e-12))).sum(-1), NAMED + "log base mixed up"),
-    (C2.check_entropy, "mean", lambda p, b: _entropy_learner(p, b, reduce="mean"),
-     NAMED + "averaged instead of summed"),
-    (C2.check_entropy, "sum over everything", lambda p, b: _entropy_learner(p, b, reduce="all"),
-     "shape"),
-    (C2.check_entropy, "no minus", lambda p, b: _entropy_learner(p, b, minus=False),
-     NAMED + "forgot the minus sign"),
-    (C2.check_entropy, "multiplied by ln b", lambda p, b: _entropy_learner(p, b, divide=False),
-     NAMED + "log base mixed up"),
-    (C2.check_entropy, "sum over axis 0",
-     lambda p, b: torch.special.entr(p).sum(0) / math.log(b), NAMED + "wrong axis"),
-    (C2.check_entropy, "a Python list",
-     lambda p, b: [float(x) for x in _entropy_learner(p, b)], "you returned a list"),
-    # chapter 2: temperature
-    (C2.check_temperature_for_entropy, "wrong end", lambda s, t: _bisect(s, t, flip=True),
-     NAMED + r"an end of the interval"),
-    (C2.check_temperature_for_entropy, "10 steps", lambda s, t: _bisect(s, t, steps=10),
+    (C2.check_masked_logsumexp, "True = ignore",
+     lambda s, k: torch.logsumexp(s.masked_fill(k, -math.inf), -1), NAMED + "wrong way round"),
+    (C2.check_masked_logsumexp, "no guard for an empty row",
+     lambda s, k: _lse_learner(s, k, guard=False), NAMED + "no key kept gives nan"),
+    (C2.check_masked_logsumexp, "fill -1e9", lambda s, k: _lse_learner(s, k, fill=-1e9),
+     NAMED + "large negative number"),
+    (C2.check_masked_logsumexp, "kept the axis",
+     lambda s, k: torch.logsumexp(s.masked_fill(~k, -math.inf), -1, keepdim=True),
+     "extra dimension"),
+    (C2.check_masked_logsumexp, "over the queries",
+     lambda s, k: torch.logsumexp(s.masked_fill(~k, -math.inf), 0), r"shape|entries differ"),
+    # chapter 2: temperature for a top weight
+    (C2.check_temperature_for_top_weight, "bisection as for the entropy",
+     lambda s, t: _bisect_top(s, t, flip=True), NAMED + "moved the wrong end"),
+    (C2.check_temperature_for_top_weight, "multiplied, bisection flipped",
+     lambda s, t: _bisect_top(s, t, mul=True, flip=True), NAMED + "multiplied the scores"),
+    (C2.check_temperature_for_top_weight, "two-key formula",
+     lambda s, t: float((lambda z: (z[0] - z[1]) / math.log(t / (1 - t)))(
+         s.sort(descending=True).values)), NAMED + "two largest scores"),
+    (C2.check_temperature_for_top_weight, "12 steps", lambda s, t: _bisect_top(s, t, steps=12),
      NAMED + "stopped too early"),
-    (C2.check_temperature_for_entropy, "multiplied, bisection kept",
-     lambda s, t: _bisect(s, t, temp=lambda m: 1 / m), NAMED + "an end of the interval"),
-    (C2.check_temperature_for_entropy, "multiplied, bisection flipped",
-     lambda s, t: _bisect(s, t, temp=lambda m: 1 / m, flip=True), NAMED + "multiplied the scores"),
-    (C2.check_temperature_for_entropy, "bits",
-     lambda s, t: _bisect(s, t, h=lambda s, m: _entropy_at(s, m) / math.log(2)),
-     NAMED + "bits instead of nats"),
-    (C2.check_temperature_for_entropy, "wrapped in a tensor of shape (1,)",
-     lambda s, t: torch.tensor([_bisect(s, t)]), "extra dimension"),
-    (C2.check_temperature_for_entropy, "interval [0.1, 10]",
-     lambda s, t: _bisect(s, t, lo=0.1, hi=10.0), r"you have"),
-    (C2.check_temperature_for_entropy, "negative temperature", lambda s, t: -_bisect(s, t),
+    (C2.check_temperature_for_top_weight, "wrapped, shape (1,)",
+     lambda s, t: torch.tensor([_bisect_top(s, t)]), "extra dimension"),
+    (C2.check_temperature_for_top_weight, "negative", lambda s, t: -_bisect_top(s, t),
      NAMED + "not positive"),
-    # chapter 2: Jacobian
-    (C2.check_softmax_jacobian, "sign flipped",
-     lambda z: torch.outer(_p(z), _p(z)) - torch.diag(_p(z)), "sign flipped"),
-    (C2.check_softmax_jacobian, "dot instead of outer",
-     lambda z: torch.diag(_p(z)) - _p(z) @ _p(z), r"entries differ"),
-    (C2.check_softmax_jacobian, "naive softmax",
-     lambda z: (lambda p: torch.diag(p) - torch.outer(p, p))(z.exp() / z.exp().sum()),
-     r"nan at"),
-    (C2.check_softmax_jacobian, "diagonal only",
-     lambda z: torch.diag(_p(z) - _p(z) ** 2), NAMED + "only the diagonal"),
-    (C2.check_softmax_jacobian, "no diag term", lambda z: -_p(z)[:, None] * _p(z)[None],
-     NAMED + "forgot the diag"),
-    (C2.check_softmax_jacobian, "logits", lambda z: torch.diag(z) - torch.outer(z, z),
-     NAMED + "logits instead"),
-    (C2.check_softmax_jacobian, "diag(p) only", lambda z: torch.diag_embed(_p(z)),
+    # chapter 2: softmax Jacobian-vector product
+    (C2.check_softmax_jvp, "p * v", lambda z, v: torch.softmax(z, -1) * v,
      NAMED + "forgot the -p p"),
-    (C2.check_softmax_jacobian, "plus", lambda z: torch.diag(_p(z)) + torch.outer(_p(z), _p(z)),
-     NAMED + "wrong sign of the outer product"),
-    # chapter 2: KL
-    (C2.check_kl_divergence, "swapped",
-     lambda p, q: torch.where(q > 0, q * (q / p).log(), 0.0).sum(-1), NAMED + "swapped"),
-    (C2.check_kl_divergence, "upside down",
-     lambda p, q: torch.where(p > 0, p * (q / p).log(), 0.0).sum(-1), NAMED + "upside down"),
-    (C2.check_kl_divergence, "0 log 0", lambda p, q: (p * torch.log(p / q)).sum(-1),
-     NAMED + "0 log 0"),
-    (C2.check_kl_divergence, "cross-entropy", lambda p, q: -(p * q.log()).sum(-1),
-     NAMED + "cross-entropy"),
-    (C2.check_kl_divergence, "summed over everything",
-     lambda p, q: torch.where(p > 0, p * (p / q).log(), 0.0).sum(), "shape"),
-    (C2.check_kl_divergence, "mean over keys",
-     lambda p, q: torch.where(p > 0, p * (p / q).log(), 0.0).mean(-1), r"times|entries differ"),
+    (C2.check_softmax_jvp, "minus the sum of v",
+     lambda z, v: torch.softmax(z, -1) * (v - v.sum(-1, keepdim=True)), NAMED + "plain sum"),
+    (C2.check_softmax_jvp, "minus the mean of v",
+     lambda z, v: torch.softmax(z, -1) * (v - v.mean(-1, keepdim=True)), NAMED + "mean of v"),
+    (C2.check_softmax_jvp, "no keepdim",
+     lambda z, v: (lambda p: p * (v - (p * v).sum(-1)))(torch.softmax(z, -1)),
+     NAMED + "without keepdim"),
+    (C2.check_softmax_jvp, "logits for p", lambda z, v: z * (v - (z * v).sum(-1, keepdim=True)),
+     NAMED + "logits instead"),
+    (C2.check_softmax_jvp, "plus", lambda z, v: (lambda p: p * (v + (p * v).sum(-1,
+                                                                           keepdim=True)))(
+        torch.softmax(z, -1)), NAMED + "wrong sign"),
+    (C2.check_softmax_jvp, "formed J, kept the last axis",
+     lambda z, v: (lambda p: (torch.diag_embed(p) - p[..., :, None] * p[..., None, :])
+                   @ v[..., None])(torch.softmax(z, -1)), "extra dimension"),
+    (C2.check_softmax_jvp, "naive softmax",
+     lambda z, v: (lambda p: p * (v - (p * v).sum(-1, keepdim=True)))(
+         z.exp() / z.exp().sum(-1, keepdim=True)), r"nan at"),
+    (C2.check_softmax_jvp, "changed v in place", _in_place_jvp, "changed its input `v` in place"),
+    # chapter 2: Jensen-Shannon divergence
+    (C2.check_js_divergence, "KL(P || Q)", lambda P, Q: _kl2(P, Q), NAMED + "KL\\(P"),
+    (C2.check_js_divergence, "symmetric KL", lambda P, Q: (_kl2(P, Q) + _kl2(Q, P)) / 2,
+     NAMED + "symmetrised KL"),
+    (C2.check_js_divergence, "natural log",
+     lambda P, Q: _js_learner(P, Q) * math.log(2), NAMED + "nats instead of bits"),
+    (C2.check_js_divergence, "no halves", lambda P, Q: 2 * _js_learner(P, Q),
+     NAMED + "forgot the halves"),
+    (C2.check_js_divergence, "0 log 0",
+     lambda P, Q: ((P * torch.log2(2 * P / (P + Q))).sum(-1)
+                   + (Q * torch.log2(2 * Q / (P + Q))).sum(-1)) / 2, NAMED + "0 log 0"),
+    (C2.check_js_divergence, "xlogy with 0 / 0",
+     lambda P, Q: (torch.xlogy(P, 2 * P / (P + Q)).sum(-1)
+                   + torch.xlogy(Q, 2 * Q / (P + Q)).sum(-1)) / 2 / math.log(2), r"nan at"),
+    (C2.check_js_divergence, "mixture P + Q", lambda P, Q: _js_learner(P, Q, half=False),
+     r"plus -1 everywhere"),
+    (C2.check_js_divergence, "summed over everything", lambda P, Q: _js_learner(P, Q).sum(),
+     "shape"),
     # chapter 3: Gaussian weights
     (C3.check_gaussian_weights, "naive exp",
      lambda q, k, h: (lambda e: e / e.sum(1, keepdim=True))(torch.exp(-_sq(q, k) / (2 * h * h))),
@@ -600,14 +593,18 @@ CATALOGUE = [
 # Wrong answers that only the cases at the edges and extremes catch: each must be refused on
 # the case named (a label fragment), so that case is what stands between it and a ✓.
 REGIMES = [
-    ("a softmax shifted by the mean (large spreads)", C2.check_stable_softmax,
-     lambda s: (lambda e: e / e.sum(-1, keepdim=True))((s - s.mean(-1, keepdim=True)).exp()),
-     "spread from -400 to 400"),
-    ("a softmax shifted by the min (large spreads)", C2.check_stable_softmax,
-     lambda s: (lambda e: e / e.sum(-1, keepdim=True))((s - s.min(-1, keepdim=True)[0]).exp()),
-     "spread from -400 to 400"),
-    ("a softmax that squeezes its input (length 1)", C2.check_stable_softmax,
-     lambda s: torch.softmax(s.squeeze(), -1), "one query"),
+    ("a masked log-sum-exp shifted by every key's maximum (a masked key at 1000)",
+     C2.check_masked_logsumexp,
+     lambda s, k: (lambda m: m + ((s - m[:, None]).exp() * k).sum(-1).log())(s.max(-1).values),
+     "masked key scoring 1000"),
+    ("a masked log-sum-exp with no guard (every key masked)", C2.check_masked_logsumexp,
+     lambda s, k: _lse_learner(s, k, guard=False), "every key masked"),
+    ("a Jacobian-vector product with no stabilisation (large logits)", C2.check_softmax_jvp,
+     lambda z, v: (lambda p: p * (v - (p * v).sum(-1, keepdim=True)))(
+         z.exp() / z.exp().sum(-1, keepdim=True)), "±1000"),
+    ("a Jensen-Shannon divergence with 0 log 0 (rows with zeros)", C2.check_js_divergence,
+     lambda P, Q: ((P * torch.log2(2 * P / (P + Q))).sum(-1)
+                   + (Q * torch.log2(2 * Q / (P + Q))).sum(-1)) / 2, "no key in common"),
     ("kernel weights with no stabilisation (far queries)", C3.check_gaussian_weights,
      lambda q, k, h: (lambda e: e / e.sum(-1, keepdim=True))(torch.exp(-_sq(q, k) / (2 * h**2))),
      "far from every key"),
@@ -633,10 +630,11 @@ REGIMES = [
      lambda s, p, D: _learner_local(s, p, D, naive=True), "scores ±300"),
     ("a Bahdanau step without stabilisation (large scores)", C6.check_bahdanau_step,
      lambda *a: _learner_step(*a, naive=True), "several hundred"),
-    ("nearest neighbour that squeezes the table (one row)", C1.check_nearest_neighbour,
-     lambda q, t: int(F.cosine_similarity(t.squeeze(), q[None], dim=-1).argmax())
-     if len(t) > 1 else int(F.cosine_similarity(t.squeeze(), q, dim=0).argmax()) + 1,
-     "one row"),
+    ("top-k by torch.topk (tied scores)", C1.check_top_k_keys,
+     lambda Q, K, k: torch.topk(Q @ K.mT, min(k, K.shape[1]), dim=-1).indices, "tied scores"),
+    ("a cosine with eps on the norms (very short vectors)", C1.check_safe_cosine,
+     lambda Q, K: (Q / (Q.norm(dim=-1, keepdim=True) + 1e-8))
+     @ (K / (K.norm(dim=-1, keepdim=True) + 1e-8)).T, "norms near 1e-15"),
     ("a causal mask counting from 1 (T = 1)", C4.check_causal_mask,
      lambda T: torch.ones(T, T, dtype=torch.bool).tril() if T > 1 else
      torch.zeros(1, 1, dtype=torch.bool), "T=1"),

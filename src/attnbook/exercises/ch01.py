@@ -1,4 +1,5 @@
-"""Checkers for chapter 1: cosine similarity, score matrices, batched scores, nearest neighbour."""
+"""Checkers for chapter 1: cosine similarity with zero vectors, the top-k keys of every
+query in a batch, and bilinear scores q^T W k with keys stored column-wise."""
 
 import torch
 
@@ -9,171 +10,198 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-# --- 1. cosine similarity of two vectors -------------------------------------------
+# --- 1. pairwise cosine similarity, 0 for a zero vector -----------------------------
 
-def _cosine(a, b):
-    return (a @ b) / (a.norm() * b.norm())
+def _unit_rows(X):
+    n = X.norm(dim=-1, keepdim=True)  # (N, 1)
+    return torch.where(n > 0, X / torch.where(n > 0, n, 1.0), 0.0)  # zero rows stay zero
+
+
+def _safe_cosine(Q, K):
+    return _unit_rows(Q) @ _unit_rows(K).T  # (T, d) @ (d, S) -> (T, S)
+
+
+def _with_zero_rows(T, S, d, seed, zero_q=(), zero_k=()):
+    Q, K = torch.randn(T, d, generator=_gen(seed)), torch.randn(S, d, generator=_gen(seed + 1))
+    Q[list(zero_q)] = 0.0
+    K[list(zero_k)] = 0.0
+    return Q, K
+
+
+def _eps_detect(got, expected, case):
+    """Right where both vectors are long, smaller in size where one is very short."""
+    Q, K = case.args
+    short = (Q.norm(dim=-1)[:, None] < 1e-3) | (K.norm(dim=-1)[None, :] < 1e-3)  # (T, S)
+    got = torch.as_tensor(got, dtype=torch.float64)
+    exp = torch.as_tensor(expected, dtype=torch.float64)
+    if got.shape != exp.shape or not torch.isfinite(got).all():
+        return False
+    if not torch.allclose(got[~short], exp[~short], atol=1e-5, rtol=1e-4):
+        return False
+    shrunk = got.abs() < exp.abs() - 1e-3
+    return bool((shrunk & short).any() and (got.abs() <= exp.abs() + 1e-6).all())
 
 
 _COSINE_CASES = [
-    Case((torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])), label="perpendicular vectors"),
-    Case((torch.tensor([1.0, 2.0, 3.0]), torch.tensor([2.0, 4.0, 6.0])), label="parallel vectors"),
-    Case((torch.tensor([3.0, 4.0]), torch.tensor([-6.0, -8.0])), label="opposite vectors"),
-    *[Case((3 * torch.randn(8, generator=_gen(i)), torch.randn(8, generator=_gen(10 + i))),
-           label=f"random vectors of length 8 (seed {i})") for i in range(3)],
-    Case((torch.tensor([-2.0]), torch.tensor([3.0])), label="vectors of length 1 (d=1)"),
-    Case((1e3 * torch.randn(5, generator=_gen(4)), 1e-3 * torch.randn(5, generator=_gen(5))),
-         label="a very long and a very short vector (norms 1e3 and 1e-3), d=5"),
+    Case(_with_zero_rows(3, 5, 4, 0, zero_q=[1], zero_k=[3]),
+         label="T=3, S=5, d=4, query 1 and key 3 are zero vectors"),
+    Case(_with_zero_rows(2, 3, 6, 2, zero_q=[0, 1]), label="every query a zero vector"),
+    Case((torch.tensor([[-2.0], [0.0], [3.0]]), torch.tensor([[5.0], [-1.0]])),
+         label="d=1: cosines are signs, one query is 0"),
+    Case((torch.zeros(1, 3), torch.zeros(1, 3)), label="T=S=1, both vectors zero"),
+    Case((1e15 * torch.randn(3, 5, generator=_gen(4)),
+          1e-15 * torch.randn(7, 5, generator=_gen(5))),
+         label="norms near 1e15 against norms near 1e-15, T=3, S=7, d=5"),
+    Case((torch.tensor([[1e-7, 2e-7, -1e-7], [1.0, 0.0, 2.0]]),
+          torch.tensor([[3.0, 1.0, 0.0], [1e-7, 0.0, 1e-7], [0.0, 0.0, 0.0]])),
+         label="very short but non-zero vectors (norm about 2e-7)"),
 ]
 
 _COSINE_MISTAKES = [
-    Mistake("returned the plain dot product", "cosine similarity divides the dot product by "
-            "both norms, ‖a‖ ‖b‖, so that the result lies in [-1, 1].", wrong=lambda a, b: a @ b),
-    Mistake("divided by the squared norms", "the norm is the square root of the sum of "
-            "squares: use a.norm() (or torch.sqrt((a * a).sum())), not (a * a).sum().",
-            wrong=lambda a, b: (a @ b) / ((a * a).sum() * (b * b).sum())),
-    Mistake("divided by only one norm", "divide by the product of both norms, ‖a‖ ‖b‖.",
-            detect=lambda got, exp, case: any(
-                torch.allclose(torch.as_tensor(got, dtype=torch.float32),
-                               case.args[0] @ case.args[1] / v.norm(), atol=1e-5)
-                for v in case.args)),
-    Mistake("returned the angle instead of its cosine", "return cos θ itself; no arccos needed.",
-            wrong=lambda a, b: torch.arccos(_cosine(a, b).clamp(-1, 1))),
-    Mistake("divided by the sum of the norms", "divide by their product, ‖a‖ ‖b‖.",
-            wrong=lambda a, b: (a @ b) / (a.norm() + b.norm())),
-    Mistake("took the absolute value", "cosine similarity keeps its sign: opposite vectors "
-            "have -1, not 1.", wrong=lambda a, b: _cosine(a, b).abs()),
+    Mistake("0 / 0 for a zero vector", "a zero vector has norm 0, and 0 / 0 is nan; this "
+            "exercise defines its cosine as 0: divide only where the norm is > 0 "
+            "(torch.where), and leave zero rows at 0.",
+            wrong=lambda Q, K: (Q @ K.T) / (Q.norm(dim=1)[:, None] * K.norm(dim=1)[None, :])),
+    Mistake("added a small eps to the norms", "a / (‖a‖ + eps) shrinks every short vector: "
+            "a vector of norm 1e-7 with eps = 1e-8 loses 10% of its cosine. Treat exactly "
+            "zero norms separately instead (torch.where(norm > 0, ...)); "
+            "F.cosine_similarity clamps each norm at eps = 1e-8 in the same way.",
+            detect=_eps_detect),
+    Mistake("returned dot products (did not normalise)", "divide every row of Q and of K by "
+            "its norm first; the dot product of the unit vectors is the cosine.",
+            wrong=lambda Q, K: Q @ K.T),
+    Mistake("normalised over the wrong axis", "each *row* is a vector: take the norm over "
+            "dim=-1 (the d features), with keepdim=True.",
+            wrong=lambda Q, K: (torch.nan_to_num(Q / Q.norm(dim=0))
+                                @ torch.nan_to_num(K / K.norm(dim=0)).T)),
+    Mistake("gave a zero vector cosine 1", "a zero vector points nowhere: its cosine with "
+            "anything is 0 by this exercise's convention, not 1.",
+            wrong=lambda Q, K: torch.nan_to_num(
+                (Q @ K.T) / (Q.norm(dim=1)[:, None] * K.norm(dim=1)[None, :]), nan=1.0)),
 ]
 
 
-def check_cosine_similarity(fn) -> CheckResult:
-    """Check ``fn(a, b)``: the cosine similarity of two 1-D tensors, a scalar."""
-    return check_function(fn, exercise="cosine_similarity", reference=_cosine,
+def check_safe_cosine(fn) -> CheckResult:
+    """Check ``fn(Q, K)``: Q (T, d), K (S, d) -> the (T, S) cosine similarities, 0 wherever
+    the query or the key is a zero vector."""
+    return check_function(fn, exercise="cosine with zero vectors", reference=_safe_cosine,
                           cases=_COSINE_CASES, mistakes=_COSINE_MISTAKES)
 
 
-# --- 2. the score matrix of queries against keys ---------------------------------
+# --- 2. the top-k keys of every query, in a batch -----------------------------------
 
-def _scores(Q, K):
-    return Q @ K.T  # (T, d) @ (d, S) -> (T, S)
+def _top_k(Q, K, k):
+    scores = Q @ K.transpose(-2, -1)  # (B, T, d) @ (B, d, S) -> (B, T, S)
+    order = torch.sort(scores, dim=-1, descending=True, stable=True).indices  # ties: lower j
+    return order[..., :k]  # (B, T, min(k, S))
 
 
-_SCORE_CASES = [
-    Case((torch.randn(3, 4, generator=_gen(1)), torch.randn(5, 4, generator=_gen(2))),
-         label="T=3 queries, S=5 keys, d=4"),
-    Case((torch.randn(4, 2, generator=_gen(3)), torch.randn(4, 2, generator=_gen(4))),
-         label="T=S=4, d=2"),
-    Case((torch.randn(1, 6, generator=_gen(5)), torch.randn(7, 6, generator=_gen(6))),
-         label="one query, S=7 keys, d=6"),
-    Case((torch.randn(5, 3, generator=_gen(13)), torch.randn(1, 3, generator=_gen(14))),
-         label="T=5 queries, one key, d=3"),
-    Case((torch.tensor([[2.0]]), torch.tensor([[-3.0]])), label="T=S=d=1"),
+def _ties_reordered(got, expected, case):
+    """The same scores as the answer, best first, but tied keys in another order."""
+    Q, K, _ = case.args
+    got = torch.as_tensor(got)
+    if got.shape != expected.shape or got.dtype != expected.dtype or torch.equal(got, expected):
+        return False
+    scores = Q @ K.transpose(-2, -1)  # (B, T, S)
+    return torch.equal(scores.gather(-1, got), scores.gather(-1, expected))
+
+
+def _cosine_top_k(Q, K, k):
+    qn = Q / Q.norm(dim=-1, keepdim=True)
+    kn = K / K.norm(dim=-1, keepdim=True)
+    return _top_k(qn, kn, k)
+
+
+def _ties() -> Case:
+    Q = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])  # (1, 3, 2)
+    K = torch.tensor([[[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [1.0, 1.0], [0.0, 2.0]]])
+    return Case((Q, K, 3), label="integer vectors with tied scores, k=3 (ties: lower index)")
+
+
+def _unequal_norms() -> Case:
+    g = _gen(21)
+    K = torch.randn(2, 6, 4, generator=g) * torch.tensor([0.2, 5.0, 1.0, 0.5, 3.0, 1.0])[:, None]
+    return Case((torch.randn(2, 3, 4, generator=g), K, 2),
+                label="keys of very different lengths, B=2, T=3, S=6, k=2")
+
+
+_TOPK_CASES = [
+    Case((torch.randn(2, 3, 4, generator=_gen(10)), torch.randn(2, 5, 4, generator=_gen(11)), 2),
+         label="B=2, T=3, S=5, d=4, k=2"),
+    _unequal_norms(),
+    _ties(),
+    Case((torch.randn(3, 4, 3, generator=_gen(12)), torch.randn(3, 4, 3, generator=_gen(13)), 1),
+         label="B=3, T=S=4, k=1 (the best key only)"),
+    Case((torch.randn(2, 2, 5, generator=_gen(14)), torch.randn(2, 3, 5, generator=_gen(15)), 7),
+         label="k=7 > S=3 (every key, best first)"),
+    Case((torch.randn(1, 1, 3, generator=_gen(16)), torch.randn(1, 1, 3, generator=_gen(17)), 2),
+         label="B=T=S=1, k=2"),
 ]
 
-_SCORE_MISTAKES = [
-    Mistake("keys × queries instead of queries × keys", "row i of the score matrix belongs to "
-            "query i: compute Q @ K.T, shape (T, S), not K @ Q.T.", wrong=lambda Q, K: K @ Q.T),
-    Mistake("element-wise product instead of dot products", "`Q * K` multiplies entries "
-            "pairwise; the score of query i and key j needs the sum over d: Q @ K.T.",
-            detect=lambda got, exp, case: case.args[0].shape == case.args[1].shape
-            and torch.allclose(torch.as_tensor(got), case.args[0] * case.args[1])),
-    Mistake("normalised the vectors (cosine instead of dot product)", "this exercise asks for "
-            "raw dot products; leave the vectors as they are.",
-            wrong=lambda Q, K: (Q / Q.norm(dim=1, keepdim=True)) @ (K / K.norm(dim=1,
-                                                                               keepdim=True)).T),
-]
-
-
-def check_score_matrix(fn) -> CheckResult:
-    """Check ``fn(Q, K)``: Q (T, d), K (S, d) -> the (T, S) matrix of dot products."""
-    return check_function(fn, exercise="score_matrix", reference=_scores, cases=_SCORE_CASES,
-                          mistakes=_SCORE_MISTAKES)
-
-
-# --- 3. batched scores ----------------------------------------------------------
-
-def _batched(Q, K):
-    return Q @ K.transpose(1, 2)  # (B, T, d) @ (B, d, S) -> (B, T, S)
-
-
-_BATCH_CASES = [
-    Case((torch.randn(2, 3, 4, generator=_gen(7)), torch.randn(2, 5, 4, generator=_gen(8))),
-         label="B=2, T=3, S=5, d=4"),
-    Case((torch.randn(3, 4, 4, generator=_gen(9)), torch.randn(3, 4, 4, generator=_gen(10))),
-         label="B=3, T=S=d=4"),
-    Case((torch.randn(1, 2, 3, generator=_gen(11)), torch.randn(1, 6, 3, generator=_gen(12))),
-         label="B=1, T=2, S=6, d=3"),
-    Case((torch.randn(5, 1, 3, generator=_gen(15)), torch.randn(5, 3, 3, generator=_gen(16))),
-         label="B=5, one query, S=3, d=3"),
-    Case((torch.randn(1, 1, 1, generator=_gen(17)), torch.randn(1, 1, 1, generator=_gen(18))),
-         label="B=T=S=d=1"),
-]
-
-_BATCH_MISTAKES = [
-    Mistake("keys × queries instead of queries × keys", "the result should be (B, T, S): "
-            "Q @ K.transpose(1, 2), not K @ Q.transpose(1, 2).",
-            wrong=lambda Q, K: K @ Q.transpose(1, 2)),
+_TOPK_MISTAKES = [
+    Mistake("took the lowest scores", "sort in descending order (or use torch.topk, which "
+            "returns the largest): the best key comes first.",
+            wrong=lambda Q, K, k: torch.sort(Q @ K.transpose(-2, -1), dim=-1,
+                                             stable=True).indices[..., :k]),
+    Mistake("ranked by cosine similarity instead of dot product", "the score here is the "
+            "dot product, q^T k, as in the score matrix: a long key can beat a well-aligned "
+            "short one.", wrong=_cosine_top_k),
+    Mistake("ties not broken toward the lower index", "when two keys have the same score, "
+            "the lower index comes first; torch.topk does not promise any order for ties, "
+            "a stable sort in descending order (torch.sort(scores, dim=-1, "
+            "descending=True, stable=True)) keeps it.", detect=_ties_reordered),
     Mistake("mixed the batch elements", "each batch element's queries meet only the same "
             "element's keys; in einsum use one letter for the batch of both: 'btd,bsd->bts'.",
-            wrong=lambda Q, K: torch.einsum("btd,csd->bts", Q, K)),
-    Mistake("used only the first batch element", "keep the batch axis: (B, T, d) @ (B, d, S) "
-            "-> (B, T, S) computes every element's scores at once.",
-            wrong=lambda Q, K: Q[0] @ K[0].T),
+            wrong=lambda Q, K, k: _top_k(Q, K, k) if len(Q) == 1 else torch.sort(
+                torch.einsum("btd,csd->bts", Q, K), dim=-1, descending=True,
+                stable=True).indices[..., :k]),
 ]
 
 
-def check_batched_scores(fn) -> CheckResult:
-    """Check ``fn(Q, K)``: Q (B, T, d), K (B, S, d) -> scores (B, T, S)."""
-    return check_function(fn, exercise="batched_scores", reference=_batched, cases=_BATCH_CASES,
-                          mistakes=_BATCH_MISTAKES)
+def check_top_k_keys(fn) -> CheckResult:
+    """Check ``fn(Q, K, k)``: Q (B, T, d), K (B, S, d) -> the (B, T, min(k, S)) indices of the
+    keys with the largest dot products, best first, ties to the lower index."""
+    return check_function(fn, exercise="top-k keys", reference=_top_k, cases=_TOPK_CASES,
+                          mistakes=_TOPK_MISTAKES, compare=make_compare(atol=0, rtol=0))
 
 
-# --- 4. nearest neighbour by cosine similarity ------------------------------------
+# --- 3. bilinear scores q^T W k, keys stored as columns ------------------------------
 
-def _nearest(query, table):
-    sims = (table @ query) / (table.norm(dim=1) * query.norm())
-    return int(sims.argmax())
-
-
-def _long_vector_case() -> Case:
-    # Row 2 is long and roughly aligned; row 1 points the same way as the query but is short:
-    # the dot product prefers row 2, cosine similarity row 1.
-    table = torch.tensor([[0.0, 1.0], [0.1, 0.01], [5.0, 3.0], [-1.0, 0.0]])
-    return Case((torch.tensor([1.0, 0.1]), table), label="a short, well-aligned row vs a long one")
+def _bilinear(Q, K_cols, W):
+    return Q @ W @ K_cols  # (B, T, d_q) @ (d_q, d_k) @ (B, d_k, S) -> (B, T, S)
 
 
-_NEAREST_CASES = [
-    _long_vector_case(),
-    Case((torch.tensor([0.0, -1.0, 0.2]),
-          torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0, -0.5, 0.1], [0, -9.0, -9.0]])),
-         label="one row points the same way"),
-    *[Case((torch.randn(6, generator=_gen(20 + i)),
-            torch.randn(10, 6, generator=_gen(30 + i)) * torch.arange(1.0, 11.0)[:, None]),
-           label=f"10 random rows of growing length (seed {i})") for i in range(3)],
-    Case((torch.tensor([0.5, -1.0, 2.0]), torch.tensor([[-1.0, 0.0, 0.5]])),
-         label="a table of one row (the answer is 0)"),
-    Case((torch.tensor([1.0, 1.0]), torch.tensor([[100.0, 0.0], [0.9, 1.0], [0.0, 50.0],
-                                                  [-1.0, -1.0], [2.0, 1.0]])),
-         label="5 rows, the best one neither first nor longest"),
+_BILINEAR_CASES = [
+    Case((torch.randn(2, 2, 3, generator=_gen(30)), torch.randn(2, 3, 3, generator=_gen(31)),
+          torch.randn(3, 3, generator=_gen(32))),
+         label="B=2, T=2, d_q=d_k=S=3, W not symmetric"),
+    Case((torch.randn(2, 2, 4, generator=_gen(33)), torch.randn(2, 3, 5, generator=_gen(34)),
+          torch.randn(4, 3, generator=_gen(35))),
+         label="B=2, T=2, d_q=4, d_k=3, S=5 (W not square)"),
+    Case((torch.randn(1, 3, 4, generator=_gen(36)), torch.randn(1, 4, 6, generator=_gen(37)),
+          torch.eye(4)), label="W the identity: plain dot products, S=6"),
+    Case((torch.randn(3, 1, 1, generator=_gen(38)), torch.randn(3, 2, 1, generator=_gen(39)),
+          torch.tensor([[2.0, -1.0]])), label="T=S=1, d_q=1, d_k=2, B=3"),
+    Case((torch.randn(1, 5, 2, generator=_gen(40)), torch.randn(1, 2, 7, generator=_gen(41)),
+          torch.tensor([[0.0, 1.0], [-1.0, 0.0]])), label="W a rotation by 90°, T=5, S=7"),
 ]
 
-_NEAREST_MISTAKES = [
-    Mistake("ranked by dot product instead of cosine similarity", "a long vector can win the "
-            "dot product without pointing the same way; divide by the norms first.",
-            wrong=lambda q, table: int((table @ q).argmax())),
-    Mistake("took the most dissimilar row (argmin)", "the nearest neighbour has the *largest* "
-            "cosine similarity: use argmax.",
-            wrong=lambda q, table: int(((table @ q) / table.norm(dim=1)).argmin())),
-    Mistake("ranked by Euclidean distance", "that is a different notion of near; this "
-            "exercise asks for cosine similarity.",
-            wrong=lambda q, table: int((table - q).norm(dim=1).argmin())),
-    Mistake("counted rows from 1", "Python and torch count from 0: return the index itself, "
-            "not index + 1.", wrong=lambda q, table: _nearest(q, table) + 1),
+_BILINEAR_MISTAKES = [
+    Mistake("used W transposed", "the score is q^T W k: the query meets W's rows, the key "
+            "its columns, so Q @ W (not Q @ W.T).", wrong=lambda Q, Kc, W: Q @ W.T @ Kc),
+    Mistake("transposed the stored keys again", "the keys are already columns, shape "
+            "(B, d_k, S): multiply by them as they are; transposing is only needed for keys "
+            "stored as rows.", wrong=lambda Q, Kc, W: Q @ W @ Kc.transpose(-2, -1)),
+    Mistake("left out W", "the score is q^T W k, not q^T k: put W between the query and "
+            "the key.", wrong=lambda Q, Kc, W: Q @ Kc),
 ]
 
 
-def check_nearest_neighbour(fn) -> CheckResult:
-    """Check ``fn(query, table)``: the index (an int) of the row most cosine-similar to query."""
-    return check_function(fn, exercise="nearest_neighbour", reference=_nearest,
-                          cases=_NEAREST_CASES, mistakes=_NEAREST_MISTAKES,
-                          compare=make_compare(atol=0, rtol=0))
+def check_bilinear_scores(fn) -> CheckResult:
+    """Check ``fn(Q, K_cols, W)``: Q (B, T, d_q), keys as columns K_cols (B, d_k, S),
+    W (d_q, d_k) -> the (B, T, S) scores q_t^T W k_s."""
+    return check_function(fn, exercise="bilinear scores", reference=_bilinear,
+                          cases=_BILINEAR_CASES, mistakes=_BILINEAR_MISTAKES)
+
+
+__all__ = ["check_bilinear_scores", "check_safe_cosine", "check_top_k_keys"]

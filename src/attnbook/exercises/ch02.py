@@ -1,4 +1,6 @@
-"""Checkers for the exercises of chapter 2: softmax, probability and entropy.
+"""Checkers for the exercises of chapter 2: the log-sum-exp of a masked row, the
+temperature that gives the top weight a chosen value, the softmax Jacobian-vector
+product, and the Jensen-Shannon divergence between attention rows with zeros.
 
 Each ``check_*`` runs the reader's function on several seeded cases, prints ✓
 when all pass, returns False for an unattempted stub and otherwise raises
@@ -17,345 +19,306 @@ from attnbook.exercises.checker import (
     make_compare,
     to_numpy,
 )
-from attnbook.softmax import entropy as _entropy
 
 
 def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _same(got, wrong_value, atol=1e-5, rtol=1e-4) -> bool:
-    return make_compare(atol, rtol)(got, wrong_value) is None
+NEG_INF = float("-inf")
+
+# ---------------------------------------------------------------- 1. masked log-sum-exp
 
 
-def _any_of(*wrongs):
-    """A ``detect`` that recognises the mistake if the answer equals any of ``wrongs``
-    that differs from the right answer on this case."""
-    def detect(got, expected, case):
-        candidates = [case.call(w) for w in wrongs]
-        return any(_same(got, c) and not _same(c, expected) for c in candidates)
-
-    return detect
+def _masked_lse_reference(scores, keep):
+    return torch.logsumexp(scores.masked_fill(~keep, NEG_INF), dim=-1)  # (T,)
 
 
-# ---------------------------------------------------------------- 1. stable softmax
-
-def _softmax_reference(scores):
-    return torch.softmax(scores, dim=-1)  # (T, S), rows sum to 1
-
-
-def _softmax_naive(scores):
-    return scores.exp() / scores.exp().sum(-1, keepdim=True)
+def _lse_max_over_all(scores, keep):
+    m = scores.amax(-1, keepdim=True)  # the maximum of the masked keys too
+    return (m + torch.log((torch.exp(scores - m) * keep).sum(-1, keepdim=True))).squeeze(-1)
 
 
-def _softmax_global_max(scores):
-    e = (scores - scores.max()).exp()
-    return e / e.sum(-1, keepdim=True)
+def _nan_on_empty_row(got, expected, case):
+    got = torch.as_tensor(got)
+    empty = ~case.args[1].any(-1)  # (T,) rows with no key kept
+    return bool(got.shape == expected.shape and empty.any() and got[empty].isnan().any())
 
 
-def _softmax_max_no_keepdim(scores):
-    e = (scores - scores.max(-1).values).exp()  # (T, S) - (S,): subtracts column-wise
-    return e / e.sum(-1, keepdim=True)
-
-
-def _softmax_sum_no_keepdim(scores):
-    e = (scores - scores.max(-1, keepdim=True).values).exp()
-    return e / e.sum(-1)  # (T, S) / (T,) -> divides column j by the sum of row j
-
-
-def _softmax_shift_mean(scores):
-    e = (scores - scores.mean(-1, keepdim=True)).exp()
-    return e / e.sum(-1, keepdim=True)
-
-
-def _softmax_shift_min(scores):
-    e = (scores - scores.min(-1, keepdim=True).values).exp()
-    return e / e.sum(-1, keepdim=True)
-
-
-def _softmax_unnormalised(scores):
-    return (scores - scores.max(-1, keepdim=True).values).exp()
-
-
-SOFTMAX_MISTAKES = (
-    Mistake("softmax over the wrong axis",
-            "Each row (one query) must sum to 1: normalise over the last axis, dim=-1, "
-            "the keys.", wrong=lambda s: torch.softmax(s, dim=0)),
-    Mistake("max or sum without keepdim=True",
-            "Here s.max(-1).values has shape (T,), which broadcasts against (T, S) along the "
-            "wrong axis; use s.max(dim=-1, keepdim=True).values and .sum(-1, keepdim=True).",
-            detect=_any_of(_softmax_max_no_keepdim, _softmax_sum_no_keepdim)),
-    Mistake("forgot to divide by the sum",
-            "The exp gives positive numbers; the softmax divides them by their row sum.",
-            wrong=_softmax_unnormalised),
+MASKED_LSE_MISTAKES = (
+    Mistake("masked scores set to 0 instead of -inf",
+            "A masked key must add nothing to the sum: exp(-inf) = 0, but exp(0) = 1 adds one "
+            "for every masked key. Fill with -inf (scores.masked_fill(~keep, -inf)).",
+            wrong=lambda s, keep: torch.logsumexp(s.masked_fill(~keep, 0.0), -1)),
+    Mistake("took the maximum over the masked keys too",
+            "A masked key with a large score sets the shift m, every kept key's exp(z - m) "
+            "underflows to 0, and log 0 = -inf. Take the maximum of the kept keys only.",
+            wrong=_lse_max_over_all),
     Mistake("no max-subtraction (overflow)",
-            "In float32 exp(1000) is inf, and inf/inf is nan; exp(-1000) is 0, and 0/0 is "
-            "nan too. Subtract each row's maximum first: softmax(z) = softmax(z - max z).",
-            wrong=_softmax_naive),
-    Mistake("subtracted the maximum of the whole matrix, not of each row",
-            "A row far below the global maximum then underflows to exp(...) = 0 everywhere "
-            "and 0/0 = nan; take the max over dim=-1 with keepdim=True.",
-            wrong=_softmax_global_max),
-    Mistake("shifted by the mean, not the maximum",
-            "Any shift leaves the softmax unchanged mathematically, but only the row maximum "
-            "makes every exponent <= 0: with scores far apart, exp(score - mean) still "
-            "overflows (float32's exp overflows above about 88.7). Subtract the row maximum.",
-            wrong=_softmax_shift_mean),
-    Mistake("shifted by the minimum, not the maximum",
-            "Subtracting the minimum makes every exponent >= 0, so the largest ones overflow "
-            "sooner (float32's exp overflows above about 88.7). Subtract the row maximum.",
-            wrong=_softmax_shift_min),
+            "exp(1000) is inf in float32: shift by the row maximum of the kept keys, "
+            "log sum exp z = m + log sum exp(z - m).",
+            wrong=lambda s, keep: torch.log((s.exp() * keep).sum(-1))),
+    Mistake("mask read the wrong way round",
+            "Here True means attend (as in F.scaled_dot_product_attention): keep the keys "
+            "where the mask is True, drop the others.",
+            wrong=lambda s, keep: torch.logsumexp(s.masked_fill(keep, NEG_INF), -1)),
+    Mistake("a row with no key kept gives nan",
+            "With every key masked, the row maximum is -inf and -inf - (-inf) is nan. The "
+            "log of an empty sum is log 0 = -inf: return -inf for such a row (for example "
+            "replace a -inf maximum by 0 before subtracting it).",
+            detect=_nan_on_empty_row),
+    Mistake("filled with a large negative number instead of -inf",
+            "-1e9 is not -inf: a row with every key masked then gets about -1e9 instead of "
+            "log 0 = -inf. Fill with float('-inf') and handle the empty row.",
+            detect=lambda got, expected, case: bool(
+                ((torch.as_tensor(got) < -1e8) & torch.isfinite(torch.as_tensor(got))
+                 & torch.isneginf(expected)).any())),
 )
 
 
-def _softmax_cases():
+def _masked_lse_cases():
+    g = _gen(0)
+    s1 = torch.randn(3, 5, generator=g) * 2
+    k1 = torch.tensor([[True, False, True, True, False], [True] * 5,
+                       [False, False, False, True, False]])
     return [
-        Case((torch.randn(4, 4, generator=_gen(0)),), label="a square 4x4 score matrix"),
-        Case((torch.randn(3, 5, generator=_gen(1)) * 2,), label="3 queries, 5 keys"),
-        Case((torch.tensor([[1000.0, 999.0, 998.0], [1.0, 2.0, 3.0]]),),
-             label="logits around 1000"),
-        Case((torch.tensor([[1.0, 0.0, -1.0], [-1000.0, -999.0, -1001.0]]),),
-             label="a row around -1000"),
-        Case((torch.tensor([[0.0, 400.0, -400.0, 5.0, 1.0]]),),
-             label="one query, scores spread from -400 to 400"),
-        Case((torch.tensor([[3.0, float("-inf"), 1.0], [-2.0, 0.0, float("-inf")]]),),
-             label="some scores -inf (keys masked out)"),
-        Case((torch.tensor([[7.0]]),), label="one query, one key (T=S=1)"),
+        Case((s1, k1), label="3 queries, 5 keys, some masked"),
+        Case((torch.tensor([[1000.0, 0.0, 1.0], [-1000.0, -999.0, -998.0]]),
+              torch.tensor([[False, True, True], [True, True, True]])),
+             label="a masked key scoring 1000, kept keys near 0; a row near -1000"),
+        Case((torch.tensor([[2.0, 3.0, -1.0], [0.5, 0.0, 4.0]]),
+              torch.tensor([[True, False, True], [False, False, False]])),
+             label="a row with every key masked"),
+        Case((torch.tensor([[7.0], [3.0]]), torch.tensor([[True], [False]])),
+             label="a single key (S=1), kept in one row, masked in the other"),
+        Case((torch.randn(2, 7, generator=g) * 300,
+              torch.tensor([[True, True, False, True, False, True, True],
+                            [False, True, True, False, False, False, True]])),
+             label="7 keys with scores of several hundred"),
     ]
 
 
-def check_stable_softmax(fn) -> CheckResult:
-    """Exercise: ``fn(scores)`` (T, S) -> weights (T, S), a stable softmax over the keys."""
-    return check_function(fn, exercise="stable softmax", reference=_softmax_reference,
-                          cases=_softmax_cases(), mistakes=SOFTMAX_MISTAKES)
+def check_masked_logsumexp(fn) -> CheckResult:
+    """Exercise: ``fn(scores, keep)`` scores (T, S), keep (T, S) bool, True = attend ->
+    (T,) log sum_{j kept} exp(scores_j); -inf for a row with no key kept."""
+    return check_function(fn, exercise="masked log-sum-exp", reference=_masked_lse_reference,
+                          cases=_masked_lse_cases(), mistakes=MASKED_LSE_MISTAKES)
 
 
-# ---------------------------------------------------------------- 2. entropy
+# ---------------------------------------------------------------- 2. temperature for a top weight
 
-def _entropy_reference(p, base):
-    return _entropy(p, axis=-1, base=base)  # (T,)
-
-
-ENTROPY_MISTAKES = (
-    Mistake("0 log 0 gives nan",
-            "0 * log(0) is 0 * (-inf) = nan in floating point, but its limit is 0. Use "
-            "torch.special.entr(p) (which is -p log p, and 0 where p = 0) or "
-            "torch.xlogy(p, p), or take the log of torch.where(p > 0, p, 1.0).",
-            wrong=lambda p, base: -(p * p.log()).sum(-1) / math.log(base)),
-    Mistake("forgot the minus sign",
-            "Since log p <= 0 for probabilities, -sum p log p >= 0: entropy is never negative.",
-            wrong=lambda p, base: _entropy(p, base=base).neg()),
-    Mistake("log base mixed up",
-            "The natural log gives nats; for base b divide by ln(b) (not multiply), e.g. "
-            "bits = nats / ln 2.",
-            detect=_any_of(lambda p, base: _entropy(p),
-                           lambda p, base: _entropy(p) * math.log(base),
-                           lambda p, base: _entropy(p, base=2),
-                           lambda p, base: _entropy(p, base=10))),
-    Mistake("summed over the wrong axis",
-            "Each row is one distribution; sum over its entries, dim=-1.",
-            wrong=lambda p, base: _entropy(p, axis=0, base=base)),
-    Mistake("averaged instead of summed",
-            "Entropy is the sum -sum_i p_i log p_i over a row's entries, not their mean.",
-            wrong=lambda p, base: _entropy(p, base=base) / p.shape[-1]),
-)
+def _top_weight(scores, tau):
+    return float(torch.softmax(scores.double() / tau, dim=-1).max())
 
 
-def _entropy_cases():
-    uniform_onehot = torch.tensor([[0.25, 0.25, 0.25, 0.25], [0.0, 1.0, 0.0, 0.0]])
-    with_zeros = torch.tensor([[0.5, 0.5, 0.0], [0.2, 0.0, 0.8], [0.1, 0.3, 0.6]])
-    return [
-        Case((uniform_onehot, 2), label="uniform and one-hot rows, in bits"),
-        Case((torch.softmax(torch.randn(3, 3, generator=_gen(2)), -1), math.e),
-             label="3 random rows, in nats"),
-        Case((torch.softmax(torch.randn(2, 6, generator=_gen(3)) * 2, -1), 2),
-             label="2 random rows, in bits"),
-        Case((with_zeros, math.e), label="rows with zeros, in nats"),
-        Case((torch.tensor([[1.0]]), 2), label="a single key (S=1), in bits"),
-        Case((torch.tensor([[1 - 2e-30, 1e-30, 1e-30], [0.0, 0.0, 1.0]]), 10),
-             label="nearly one-hot rows (probabilities of 1e-30), in base 10"),
-    ]
-
-
-def check_entropy(fn) -> CheckResult:
-    """Exercise: ``fn(p, base)`` p (T, S) rows of probabilities -> (T,) entropies."""
-    return check_function(fn, exercise="entropy", reference=_entropy_reference,
-                          cases=_entropy_cases(), mistakes=ENTROPY_MISTAKES)
-
-
-# ---------------------------------------------------------------- 3. temperature for an entropy
-
-def _entropy_at(scores, temperature) -> float:
-    """Entropy in nats of softmax(scores / temperature), scores (S,)."""
-    p = torch.softmax(scores.double() / float(temperature), dim=-1)
-    return float(torch.special.entr(p).sum())
-
-
-def _temperature_reference(scores, target, lo=1e-2, hi=1e2, steps=60):
-    for _ in range(steps):  # bisection on log(temperature): entropy grows with temperature
-        mid = math.sqrt(lo * hi)
-        if _entropy_at(scores, mid) < target:
+def _temperature_reference(scores, target):
+    lo, hi = math.log(1e-8), math.log(1e8)  # bisection on log tau
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if _top_weight(scores, math.exp(mid)) > target:  # too sharp: hotter
             lo = mid
         else:
             hi = mid
-    return math.sqrt(lo * hi)
+    return math.exp((lo + hi) / 2)
 
 
-def _wrong_end(got, expected, case) -> bool:
-    scores, target = case.args
-    t = float(to_numpy(got))
-    h = _entropy_at(scores, t)
-    at_an_end = (h < 0.02 or h > math.log(len(scores)) - 0.02 or abs(t - 0.01) < 1e-3
-                 or abs(t - 100) < 0.1)
-    return at_an_end and abs(h - target) > 0.01
+def _top_two(scores, target):
+    if target <= 0.5:  # two keys cannot give the top one less than half
+        raise ValueError("no temperature gives two keys a top weight <= 1/2")
+    z = scores.double().sort(descending=True).values
+    return float((z[0] - z[1]) / math.log(target / (1 - target)))
 
 
-def _too_early(got, expected, case) -> bool:
-    rel = abs(float(to_numpy(got)) - expected) / expected
-    return 1e-4 < rel < 0.05
+def _near_target(got, expected, case):
+    s, target = case.args
+    tau = float(to_numpy(got))
+    off = abs(tau / float(expected) - 1) > 1e-4 if tau > 0 else False
+    return off and abs(_top_weight(s, tau) - target) < 0.02
+
+
+def _at_an_end(got, expected, case):
+    s, target = case.args
+    tau = float(to_numpy(got))
+    if not tau > 0:
+        return False
+    w = _top_weight(s, tau)
+    return abs(w - target) > 1e-3 and (w > 1 - 1e-4 or w < 1 / len(s) + 1e-4)
 
 
 TEMPERATURE_MISTAKES = (
     Mistake("temperature not positive",
-            "A temperature is a positive number: softmax(scores / T) with T > 0.",
+            "A temperature is a positive number: softmax(scores / tau) with tau > 0.",
             detect=lambda got, expected, case: float(to_numpy(got)) <= 0),
     Mistake("multiplied the scores by the temperature",
-            "Temperature divides the scores: softmax(scores / T). Multiplying gives the "
+            "Temperature divides the scores: softmax(scores / tau). Multiplying gives the "
             "reciprocal temperature.",
             wrong=lambda s, target: 1 / _temperature_reference(s, target)),
-    Mistake("entropy in bits instead of nats",
-            "The target is in nats: use the natural log (torch.log), not log2.",
-            wrong=lambda s, target: _temperature_reference(s, target * math.log(2))),
-    Mistake("bisection ran to an end of the interval",
-            "Your temperature sits at an end of [0.01, 100] (or where the entropy is at its "
-            "least or most), so the bisection always moved the same end. Entropy grows with "
-            "the temperature: if the entropy at the midpoint is below the target, the "
-            "answer is hotter, so raise the lower end (lo = mid); otherwise lower the upper "
-            "end. Check too that you divide the scores by the temperature.",
-            detect=_wrong_end),
+    Mistake("bisection moved the wrong end",
+            "Your temperature makes the top weight 1 or 1/S: the bisection always moved the "
+            "same end. The top weight *falls* as tau grows (unlike the entropy): if the top "
+            "weight at the midpoint is above the target, the answer is hotter, so raise the "
+            "lower end.", detect=_at_an_end),
+    Mistake("kept only the two largest scores",
+            "With two keys, p = 1 / (1 + exp(-(z1 - z2) / tau)) can be solved for tau, but "
+            "every other key takes weight too: solve for the top weight of all S keys "
+            "(bisection works: it falls steadily as tau grows).", wrong=_top_two),
     Mistake("bisection stopped too early",
-            "Each step halves the interval; run more steps (40 or so) or until hi - lo is "
-            "tiny.", detect=_too_early),
+            "Your top weight is near the target but not within 4 digits: each step halves "
+            "the interval, so run more steps (60 or so) or until hi / lo is close to 1.",
+            detect=_near_target),
 )
 
 
 def _temperature_cases():
     s1 = torch.randn(6, generator=_gen(4)) * 2
-    s2 = torch.tensor([3.0, 1.0, 0.0, -1.0, 2.5, 0.5, -2.0, 1.5])
     return [
-        Case((s1, 1.0), label="6 scores, target 1.0 nat"),
-        Case((s1, 0.3), label="6 scores, target 0.3 nat"),
-        Case((s2, 1.8), label="8 scores, target 1.8 nats"),
-        Case((s1, math.log(6) - 0.001), label="6 scores, target just below log 6 (very hot)"),
-        Case((s1, 0.005), label="6 scores, target 0.005 nat (very cold)"),
-        Case((torch.tensor([300.0, 0.0, -300.0, 200.0]), 0.3),
-             label="4 scores spread over 600, target 0.3 nat"),
+        Case((torch.tensor([1.0, -0.5]), 0.8), label="2 scores, target 0.8"),
+        Case((s1, 0.6), label="6 scores, target 0.6"),
+        Case((s1, 0.99), label="6 scores, target 0.99 (cold)"),
+        Case((s1, 1 / 6 + 0.01), label="6 scores, target just above 1/6 (very hot)"),
+        Case((torch.tensor([300.0, 0.0, -300.0, 200.0]), 0.9),
+             label="4 scores spread over 600, target 0.9"),
+        Case((torch.tensor([1000.0, 999.0, 997.0, 990.0, 998.5, 996.0, 999.5]), 0.3),
+             label="7 scores around 1000, target 0.3"),
     ]
 
 
-def check_temperature_for_entropy(fn) -> CheckResult:
-    """Exercise: ``fn(scores, target)`` scores (S,) -> the temperature T > 0 with
-    entropy(softmax(scores / T)) == target nats, to 4 significant digits."""
-    return check_function(fn, exercise="temperature for a target entropy",
+def check_temperature_for_top_weight(fn) -> CheckResult:
+    """Exercise: ``fn(scores, target)`` scores (S,) with one largest score, 1/S < target < 1
+    -> the temperature tau > 0 with max softmax(scores / tau) == target, to 4 digits."""
+    return check_function(fn, exercise="temperature for a top weight",
                           reference=_temperature_reference, cases=_temperature_cases(),
                           mistakes=TEMPERATURE_MISTAKES, compare=make_compare(atol=0, rtol=1e-4))
 
 
-# ---------------------------------------------------------------- 4. softmax Jacobian
-
-def _jacobian_reference(z):
-    p = torch.softmax(z, dim=-1)  # (S,)
-    return torch.diag(p) - torch.outer(p, p)  # (S, S), J[i, j] = dp_i / dz_j
-
+# ---------------------------------------------------------------- 3. Jacobian-vector product
 
 def _p(z):
     return torch.softmax(z, dim=-1)
 
 
-JACOBIAN_MISTAKES = (
-    Mistake("only the diagonal",
-            "Each p_i depends on every z_j through the sum in the denominator: the off-diagonal "
-            "entries are -p_i p_j.", wrong=lambda z: torch.diag(_p(z) * (1 - _p(z)))),
-    Mistake("forgot the diag(p) term",
-            "The derivative of exp(z_i) in the numerator gives p_i on the diagonal: "
-            "J = diag(p) - p p^T.", wrong=lambda z: -torch.outer(_p(z), _p(z))),
-    Mistake("wrong sign of the outer product",
-            "Raising z_j increases the denominator, so every other p_i goes down: "
-            "J = diag(p) - p p^T (minus).",
-            wrong=lambda z: torch.diag(_p(z)) + torch.outer(_p(z), _p(z))),
+def _jvp_reference(z, v):
+    p = _p(z)  # (T, S)
+    return p * (v - (p * v).sum(-1, keepdim=True))  # (T, S): row t is J_t v_t
+
+
+JVP_MISTAKES = (
+    Mistake("forgot the -p p^T term",
+            "J = diag(p) - p p^T: besides p * v, subtract p times the p-weighted average of "
+            "v, (p * v).sum(-1, keepdim=True).", wrong=lambda z, v: _p(z) * v),
+    Mistake("subtracted the plain sum of v",
+            "p p^T v = p (p . v): the sum of v is weighted by p, (p * v).sum(-1, "
+            "keepdim=True), not v.sum(-1).",
+            wrong=lambda z, v: _p(z) * (v - v.sum(-1, keepdim=True))),
+    Mistake("subtracted the mean of v",
+            "The average that is subtracted is weighted by p: (p * v).sum(-1, keepdim=True), "
+            "not v.mean(-1).", wrong=lambda z, v: _p(z) * (v - v.mean(-1, keepdim=True))),
+    Mistake("sum without keepdim=True",
+            "(p * v).sum(-1) has shape (T,), which broadcasts against (T, S) along the wrong "
+            "axis; keep the axis: .sum(-1, keepdim=True).",
+            wrong=lambda z, v: _p(z) * (v - (_p(z) * v).sum(-1))),
     Mistake("used the logits instead of the probabilities",
             "The formula is in terms of p = softmax(z), not z.",
-            wrong=lambda z: torch.diag(z) - torch.outer(z, z)),
-    Mistake("forgot the -p p^T term (differentiated the numerator only)",
-            "The normalisation couples the entries, so the off-diagonal entries are -p_i p_j: "
-            "J = diag(p) - p p^T.",
-            wrong=lambda z: torch.diag(_p(z))),
+            wrong=lambda z, v: z * (v - (z * v).sum(-1, keepdim=True))),
+    Mistake("wrong sign of the p p^T term",
+            "Raising one score lowers every other weight: J v = p * v - p (p . v) (minus).",
+            wrong=lambda z, v: _p(z) * (v + (_p(z) * v).sum(-1, keepdim=True))),
 )
 
 
-def _jacobian_cases():
+def _jvp_cases():
+    g = _gen(5)
     return [
-        Case((torch.randn(4, generator=_gen(5), dtype=torch.float64),), label="4 logits"),
-        Case((torch.randn(6, generator=_gen(6), dtype=torch.float64) * 3,), label="6 logits"),
-        Case((torch.tensor([2.0, -1.0, 0.5], dtype=torch.float64),), label="3 logits"),
-        Case((torch.tensor([1000.0, 0.0, -1000.0, 999.0], dtype=torch.float64),),
-             label="logits around ±1000 (exp overflows even in float64)"),
-        Case((torch.tensor([0.3], dtype=torch.float64),), label="a single logit (S=1)"),
+        Case((torch.randn(4, 4, generator=g) * 3, torch.randn(4, 4, generator=g)),
+             label="T=S=4"),
+        Case((torch.randn(3, 5, generator=g), torch.randn(3, 5, generator=g)),
+             label="3 rows of 5 logits"),
+        Case((torch.randn(2, 6, generator=g), torch.ones(2, 6)),
+             label="v all ones (shifting every score changes nothing)"),
+        Case((torch.tensor([[1000.0, 0.0, -1000.0, 999.0]]), torch.tensor([[1.0, 2.0, 3.0, -1.0]])),
+             label="logits around ±1000"),
+        Case((torch.tensor([[0.3], [-2.0]]), torch.tensor([[1.5], [-4.0]])),
+             label="a single logit per row (S=1)"),
+        Case((torch.randn(2, 7, generator=g), torch.randn(2, 7, generator=g)),
+             label="2 rows of 7 logits"),
     ]
 
 
-def check_softmax_jacobian(fn) -> CheckResult:
-    """Exercise: ``fn(z)`` logits (S,) -> J (S, S) with J[i, j] = d softmax(z)_i / d z_j."""
-    return check_function(fn, exercise="softmax Jacobian", reference=_jacobian_reference,
-                          cases=_jacobian_cases(), mistakes=JACOBIAN_MISTAKES,
+def check_softmax_jvp(fn) -> CheckResult:
+    """Exercise: ``fn(z, v)`` logits z (T, S), directions v (T, S) -> (T, S), row t equal to
+    J(z_t) v_t with J = diag(p) - p p^T, without forming J."""
+    return check_function(fn, exercise="softmax Jacobian-vector product",
+                          reference=_jvp_reference, cases=_jvp_cases(), mistakes=JVP_MISTAKES,
                           compare=make_compare(atol=1e-6, rtol=1e-5))
 
 
-# ---------------------------------------------------------------- 5. KL divergence
+# ---------------------------------------------------------------- 4. Jensen-Shannon divergence
 
-def _kl_reference(p, q):
-    ratio = torch.where(p > 0, p / q, torch.ones_like(p))  # 0 log(0/q) = 0
-    return (p * ratio.log()).sum(-1)  # (T,)
+def _kl_terms(p, m):
+    ratio = torch.where(p > 0, p / torch.where(p > 0, m, 1.0), 1.0)  # 0 log(0/m) = 0
+    return (p * ratio.log()).sum(-1)
 
 
-KL_MISTAKES = (
-    Mistake("arguments swapped",
-            "KL is not symmetric: D(p || q) = sum p log(p / q) weights the log-ratio by p.",
-            wrong=lambda p, q: _kl_reference(q, p)),
-    Mistake("log ratio upside down",
-            "Sum p log(q / p) is minus the KL divergence; the KL divergence is >= 0.",
-            wrong=lambda p, q: -_kl_reference(p, q)),
+def _js_reference(P, Q):
+    M = (P + Q) / 2  # (B, T, S), > 0 wherever P or Q is
+    return (_kl_terms(P, M) + _kl_terms(Q, M)) / 2 / math.log(2)  # (B, T), bits
+
+
+def _kl_bits(p, q):
+    ratio = torch.where(p > 0, p / q, torch.ones_like(p))
+    return (p * ratio.log()).sum(-1) / math.log(2)
+
+
+JS_MISTAKES = (
+    Mistake("KL(P || Q) instead of the Jensen-Shannon divergence",
+            "KL(P || Q) is inf wherever Q is 0 and P is not, and it is not symmetric. The "
+            "Jensen-Shannon divergence compares both with their average M = (P + Q) / 2.",
+            wrong=_kl_bits),
+    Mistake("symmetrised KL instead of the Jensen-Shannon divergence",
+            "(KL(P || Q) + KL(Q || P)) / 2 is still inf with zeros: compare each with the "
+            "mixture M = (P + Q) / 2 instead, which is positive wherever P or Q is.",
+            wrong=lambda P, Q: (_kl_bits(P, Q) + _kl_bits(Q, P)) / 2),
+    Mistake("nats instead of bits",
+            "Divide by ln 2 (or use log2): in bits the divergence lies between 0 and 1.",
+            wrong=lambda P, Q: _js_reference(P, Q) * math.log(2)),
+    Mistake("forgot the halves",
+            "JS = (KL(P || M) + KL(Q || M)) / 2 with M = (P + Q) / 2.",
+            wrong=lambda P, Q: 2 * _js_reference(P, Q)),
     Mistake("0 log 0 gives nan",
-            "Where p_i = 0 the term p_i log(p_i / q_i) is 0 (its limit), not nan.",
-            wrong=lambda p, q: (p * (p / q).log()).sum(-1)),
-    Mistake("cross-entropy instead of KL",
-            "D(p || q) = H(p, q) - H(p): subtract the entropy of p.",
-            wrong=lambda p, q: -(p * q.log()).sum(-1)),
+            "Where P is 0, the term P log(P / M) is 0 (its limit), not 0 * (-inf) = nan; "
+            "use torch.where(P > 0, ..., 0) or torch.xlogy.",
+            wrong=lambda P, Q: ((P * (2 * P / (P + Q)).log()).sum(-1)
+                                + (Q * (2 * Q / (P + Q)).log()).sum(-1)) / 2 / math.log(2)),
 )
 
 
-def _kl_cases():
+def _js_cases():
     g = _gen(7)
-    p = torch.softmax(torch.randn(3, 5, generator=g), -1)
-    q = torch.softmax(torch.randn(3, 5, generator=g), -1)
-    with_zero = torch.tensor([[0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
+    P = torch.softmax(torch.randn(2, 3, 5, generator=g), -1)
+    Q = torch.softmax(torch.randn(2, 3, 5, generator=g), -1)
+    disjoint_p = torch.tensor([[[0.5, 0.5, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]])
+    disjoint_q = torch.tensor([[[0.0, 0.0, 0.3, 0.7], [0.0, 0.25, 0.25, 0.5]]])
+    zeros_p = torch.tensor([[[0.2, 0.0, 0.3, 0.0, 0.5, 0.0, 0.0]]])
+    zeros_q = torch.tensor([[[0.0, 0.1, 0.3, 0.0, 0.1, 0.5, 0.0]]])
     return [
-        Case((p, q), label="3 pairs of random distributions"),
-        Case((with_zero, torch.full((2, 4), 0.25)), label="p with zeros, q uniform"),
-        Case((torch.tensor([[0.5, 0.5, 0.0]]), torch.tensor([[0.5, 0.5, 0.0]])),
-             label="p = q with a zero in both (KL = 0)"),
-        Case((torch.tensor([[0.9, 0.1], [1.0, 0.0]]), torch.tensor([[1e-30, 1.0 - 1e-30],
-                                                                    [0.5, 0.5]])),
-             label="q nearly 0 where p is not (a large KL)"),
-        Case((torch.tensor([[1.0]]), torch.tensor([[1.0]])), label="a single key (S=1)"),
+        Case((P, Q), label="B=2, T=3, S=5, no zeros"),
+        Case((disjoint_p, disjoint_q), label="rows with no key in common (1 bit)"),
+        Case((zeros_p, zeros_q), label="S=7, zeros in both, some in the same places"),
+        Case((torch.tensor([[[0.0, 1.0, 0.0]], [[0.2, 0.3, 0.5]]]),
+              torch.tensor([[[0.0, 1.0, 0.0]], [[1 / 3, 1 / 3, 1 / 3]]])),
+             label="identical one-hot rows (0 bits); a row against uniform"),
+        Case((torch.ones(2, 1, 1), torch.ones(2, 1, 1)), label="a single key (S=1)"),
+        Case((torch.tensor([[[1.0 - 1e-30, 1e-30]]]), torch.tensor([[[1e-30, 1.0 - 1e-30]]])),
+             label="weights of 1e-30 where the other row has nearly 1"),
     ]
 
 
-def check_kl_divergence(fn) -> CheckResult:
-    """Exercise: ``fn(p, q)`` p, q (T, S) rows of probabilities -> (T,) D_KL(p || q) in nats."""
-    return check_function(fn, exercise="KL divergence", reference=_kl_reference,
-                          cases=_kl_cases(), mistakes=KL_MISTAKES)
+def check_js_divergence(fn) -> CheckResult:
+    """Exercise: ``fn(P, Q)`` attention weights P, Q (B, T, S), rows summing to 1, zeros
+    allowed -> (B, T) Jensen-Shannon divergences in bits."""
+    return check_function(fn, exercise="Jensen-Shannon divergence", reference=_js_reference,
+                          cases=_js_cases(), mistakes=JS_MISTAKES)
 
 
-__all__ = ["check_entropy", "check_kl_divergence", "check_softmax_jacobian",
-           "check_stable_softmax", "check_temperature_for_entropy"]
+__all__ = ["check_js_divergence", "check_masked_logsumexp", "check_softmax_jvp",
+           "check_temperature_for_top_weight"]
