@@ -7,7 +7,13 @@ must read offline: MathJax, fonts and figures all ship inside `_build/html`), lo
 page once and saves a full-page screenshot of it under `_build/screenshots/`. The tests
 below then check what a reader sees: HTTP 200 and no console errors, figures that loaded,
 typeset math, the Colab launch link, previous/next and sidebar navigation, citations
-and glossary links.
+and glossary links; and, at the 1280-px window, how the pages render for a reader: no code
+cell or output that scrolls sideways, no clipped display equation, no progress bar (dead
+widget box or frozen text bar), no `NBVAL_` or `# noqa` marker in sight.
+
+$ATTNBOOK_BOOK_DIR: test an HTML book built elsewhere instead (e.g. a clone's
+`_build/html`). It is used as it is, never rebuilt nor compared with this tree's sources;
+its screenshots go next to it (`$ATTNBOOK_BOOK_DIR/../screenshots`).
 
 Chromium: the system one (`chromium`, `chromium-browser`, `google-chrome`, or the path in
 $CHROMIUM), else Playwright's own. With neither the tests fail and say how to install one.
@@ -34,8 +40,9 @@ import yaml
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-HTML = ROOT / "_build" / "html"
-SCREENSHOTS = ROOT / "_build" / "screenshots"
+BOOK_DIR_ENV = os.environ.get("ATTNBOOK_BOOK_DIR")
+HTML = Path(BOOK_DIR_ENV).resolve() if BOOK_DIR_ENV else ROOT / "_build" / "html"
+SCREENSHOTS = HTML.parent / "screenshots"
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
 REPO_URL = CONFIG["repository"]["url"].rstrip("/")
 REPO_PATH = REPO_URL.removeprefix("https://github.com/")
@@ -175,6 +182,11 @@ def _stale_reason() -> str | None:
 @pytest.fixture(scope="session")
 def built_book(request) -> Path:
     """`_build/html`, reused when `make test-book` has just built it, built here otherwise."""
+    if BOOK_DIR_ENV:
+        if not (HTML / f"{ROOT_DOC}.html").is_file():
+            pytest.fail(f"ATTNBOOK_BOOK_DIR={BOOK_DIR_ENV} holds no built book "
+                        f"({ROOT_DOC}.html is missing)", pytrace=False)
+        return HTML
     reason = _stale_reason()
     if reason is not None:
         exe = Path(sys.executable).with_name("jupyter-book")
@@ -246,6 +258,7 @@ class Visit:
     blocked: list[str] = field(default_factory=list)
     bad_responses: list[str] = field(default_factory=list)
     facts: dict = field(default_factory=dict)
+    render: dict = field(default_factory=dict)
     screenshot: Path | None = None
 
 
@@ -298,6 +311,80 @@ async () => {
 """
 
 
+# How the page renders at the 1280-px window, read after FACTS_JS (MathJax done, images in).
+# Code cells are counted in page order, 1-based, as the reader meets them ("code cell 3").
+RENDER_JS = r"""
+() => {
+  const article = document.querySelector('article.bd-article') || document.body;
+  const canvas = document.createElement('canvas').getContext('2d');
+  const px = (v) => parseFloat(v) || 0;
+  // The first line of a <pre> wider than its box (else its longest line).
+  const firstWide = (pre) => {
+    const cs = getComputedStyle(pre);
+    canvas.font = `${cs.fontStyle} ${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+    const room = pre.clientWidth - px(cs.paddingLeft) - px(cs.paddingRight);
+    let longest = '';
+    for (const line of pre.textContent.split('\n')) {
+      if (canvas.measureText(line).width > room + 1) return line;
+      if (line.length > longest.length) longest = line;
+    }
+    return longest;
+  };
+  const wide = (el) => el.scrollWidth > el.clientWidth + 1;
+  const report = (el, where) => ({where, scroll: el.scrollWidth, client: el.clientWidth,
+                                  line: el.tagName === 'PRE' ? firstWide(el)
+                                        : (el.querySelector('pre') ? firstWide(
+                                            el.querySelector('pre')) : '')});
+  const cells = [...article.querySelectorAll('div.cell')];
+  const scrolling = [], widgets = [], bars = [], empty = [];
+  const tqdm = /\d+%\|.*\|\s*\d+\/\d+|\d+\/\d+ \[[\d:<?]+,/;
+  cells.forEach((cell, i) => {
+    const n = i + 1;
+    cell.querySelectorAll('.cell_input pre').forEach(pre => {
+      if (wide(pre)) scrolling.push({cell: n, ...report(pre, 'input')});
+    });
+    const out = cell.querySelector('.cell_output');
+    if (!out) return;
+    const boxes = [out, ...out.querySelectorAll('.output, pre, table')];
+    const hit = boxes.find(wide);
+    if (hit) scrolling.push({cell: n, ...report(hit, 'output')});
+    out.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"], '
+                         + '.jupyter-widgets, .widget-area, .widget-subarea')
+       .forEach(() => widgets.push(n));
+    out.querySelectorAll('pre').forEach(pre => {
+      const line = pre.textContent.split('\n').find(l => tqdm.test(l));
+      if (line !== undefined) bars.push({cell: n, line});
+    });
+    out.querySelectorAll(':scope > .output, :scope > div').forEach(box => {
+      const bare = box.cloneNode(true);   // without the theme's copy button (an svg icon)
+      bare.querySelectorAll('button').forEach(e => e.remove());
+      const shows = bare.querySelector('img, svg, canvas, table, iframe, video, mjx-container');
+      if (!shows && bare.textContent.trim() === '') empty.push(n);
+    });
+  });
+  // Code blocks in the prose (not in a notebook cell) are code a reader reads too.
+  const prosePre = [...article.querySelectorAll('pre')].filter(p => !p.closest('div.cell'));
+  prosePre.forEach((pre, i) => {
+    if (wide(pre)) scrolling.push({cell: null, block: i + 1, ...report(pre, 'prose code')});
+  });
+  const items = (window.MathJax && MathJax.startup && MathJax.startup.document)
+      ? [...MathJax.startup.document.math] : [];
+  const tex = (el) => { const m = items.find(it => it.typesetRoot === el);
+                        return m ? m.math.trim() : el.textContent.trim(); };
+  const clipped = [...article.querySelectorAll('mjx-container[display="true"]')]
+      .map((el, i) => ({index: i + 1, scroll: el.scrollWidth,
+                        client: el.parentElement.clientWidth, tex: tex(el)}))
+      .filter(e => e.scroll > e.client + 1);
+  const copy = article.cloneNode(true);
+  copy.querySelectorAll('script, style').forEach(e => e.remove());
+  const markers = copy.textContent.split('\n').map(l => l.trim())
+      .filter(l => /NBVAL_|#\s*noqa/i.test(l));
+  return {cells: cells.length, scrolling, widgets: [...new Set(widgets)], bars,
+          empty: [...new Set(empty)], clipped, markers};
+}
+"""
+
+
 @pytest.fixture(scope="session")
 def visits(server, book_browser) -> dict[str, Visit]:
     """Load every page of _toc.yml once (network blocked), keep its facts, screenshot it."""
@@ -333,6 +420,7 @@ def visits(server, book_browser) -> dict[str, Visit]:
         response = page.goto(f"{server}/{page_info.docname}.html", wait_until="load")
         visit.status = response.status if response else None
         visit.facts = page.evaluate(FACTS_JS)
+        visit.render = page.evaluate(RENDER_JS)
         visit.screenshot = SCREENSHOTS / f"{page_info.docname.replace('/', '__')}.png"
         page.screenshot(path=str(visit.screenshot), full_page=True)
         page.close()
@@ -504,3 +592,85 @@ def test_glossary_terms_link_to_the_glossary(page, visits):
 def test_screenshot_saved(page, visits):
     shot = visits[page.docname].screenshot
     assert shot is not None and shot.is_file() and shot.stat().st_size > 10_000, shot
+
+
+# ---------------------------------------------------------------------------------------
+# How the pages render at 1280 px (issue 16, section 4)
+# ---------------------------------------------------------------------------------------
+
+# The sources the book under test was built from (a clone's, with $ATTNBOOK_BOOK_DIR).
+BOOK_SOURCES = HTML.parents[1] if (HTML.parents[1] / "_toc.yml").is_file() else ROOT
+
+
+@functools.cache
+def _shown_code_cells(docname: str) -> list[int] | None:
+    """Notebook cell index of each code cell the page shows, in order (None if unknown)."""
+    path = BOOK_SOURCES / f"{docname}.ipynb"
+    if not path.is_file():
+        return None
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return [i for i, c in enumerate(cells) if c["cell_type"] == "code"
+            and "remove-cell" not in c.get("metadata", {}).get("tags", [])]
+
+
+def _cell_label(page: Page, n: int | None, shown: int) -> str:
+    if n is None:
+        return "a code block in the prose"
+    index = _shown_code_cells(page.docname)
+    if index is not None and len(index) == shown:
+        return f"code cell {n} (notebook cell {index[n - 1]})"
+    return f"code cell {n} of the page"
+
+
+def _loaded(page: Page, visits) -> dict:
+    visit = visits[page.docname]
+    assert visit.status == 200, f"{page.docname}: HTTP {visit.status}"
+    return visit.render
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES, ids=_ids(NOTEBOOK_PAGES))
+def test_no_code_cell_or_output_scrolls_sideways(page, visits):
+    """Every code line and printed line fits the code column of a 1280-px window."""
+    render = _loaded(page, visits)
+    found = [f"{_cell_label(page, s['cell'], render['cells'])}, {s['where']} "
+             f"({s['scroll']} px in {s['client']} px): {s['line']!r}"
+             for s in render["scrolling"]]
+    if found:
+        pytest.fail(f"{page.docname}: {len(found)} code cells or outputs scroll sideways at "
+                    f"{VIEWPORT['width']} px (first too-wide line shown):\n  "
+                    + "\n  ".join(found), pytrace=False)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+def test_no_display_equation_is_clipped(page, visits):
+    render = _loaded(page, visits)
+    found = [f"display equation {e['index']} ({e['scroll']} px in {e['client']} px): "
+             f"{e['tex'][:200]}" for e in render["clipped"]]
+    if found:
+        pytest.fail(f"{page.docname}: display equations wider than the text column:\n  "
+                    + "\n  ".join(found), pytrace=False)
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES, ids=_ids(NOTEBOOK_PAGES))
+def test_no_progress_bar_or_empty_output_box(page, visits):
+    """No tqdm widget (an empty box offline), no frozen text bar, no blank output box."""
+    render = _loaded(page, visits)
+    cells = render["cells"]
+    found = [f"{_cell_label(page, n, cells)}: a widget (empty box in the book)"
+             for n in render["widgets"]]
+    found += [f"{_cell_label(page, b['cell'], cells)}: a progress bar {b['line'].strip()!r}"
+              for b in render["bars"]]
+    found += [f"{_cell_label(page, n, cells)}: an empty output box" for n in render["empty"]]
+    if found:
+        pytest.fail(f"{page.docname}: progress bars or empty boxes in the outputs "
+                    "(pass progress=False to train_steps in the book):\n  "
+                    + "\n  ".join(found), pytrace=False)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_ids(PAGES))
+def test_no_tooling_marker_is_visible(page, visits):
+    """`NBVAL_...` and `# noqa` are for the tools, not for a reader."""
+    markers = _loaded(page, visits)["markers"]
+    if markers:
+        pytest.fail(f"{page.docname}: markers a reader sees:\n  " + "\n  ".join(markers),
+                    pytrace=False)
