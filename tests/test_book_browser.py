@@ -316,6 +316,8 @@ async () => {
 RENDER_JS = r"""
 () => {
   const article = document.querySelector('article.bd-article') || document.body;
+  // Collapsed cells ("hide-input", "hide-output") are one click away: measure them open.
+  article.querySelectorAll('details').forEach(d => { d.open = true; });
   const canvas = document.createElement('canvas').getContext('2d');
   const px = (v) => parseFloat(v) || 0;
   // The first line of a <pre> wider than its box (else its longest line).
@@ -420,9 +422,9 @@ def visits(server, book_browser) -> dict[str, Visit]:
         response = page.goto(f"{server}/{page_info.docname}.html", wait_until="load")
         visit.status = response.status if response else None
         visit.facts = page.evaluate(FACTS_JS)
-        visit.render = page.evaluate(RENDER_JS)
         visit.screenshot = SCREENSHOTS / f"{page_info.docname.replace('/', '__')}.png"
         page.screenshot(path=str(visit.screenshot), full_page=True)
+        visit.render = page.evaluate(RENDER_JS)   # after the screenshot: it opens <details>
         page.close()
         results[page_info.docname] = visit
     context.close()
