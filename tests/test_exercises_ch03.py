@@ -1,14 +1,34 @@
 """Chapter 3's checkers pass right answers (written differently from the reference) and name
 the classic mistakes."""
 
+import math
 import re
 
 import pytest
 import torch
 
-from attnbook.exercises import ExerciseError
-from attnbook.exercises.ch03 import check_gaussian_weights, check_loo_bandwidth, check_nw_predict
-from attnbook.kernel_regression import nadaraya_watson, select_bandwidth_loo
+from attnbook.exercises import ExerciseError, ch03
+
+CHECKERS = [
+    (ch03.check_nw_vector, ch03._nw_vector, ch03._VEC_MISTAKES),
+    (ch03.check_half_weight_bandwidth, ch03._half_weight_sigma, ch03._HALF_MISTAKES),
+    (ch03.check_weights_from_dots, ch03._weights_from_dots, ch03._DOTS_MISTAKES),
+]
+IDS = ["nw_vector", "half_weight_bandwidth", "weights_from_dots"]
+
+
+@pytest.mark.parametrize("check, reference, mistakes", CHECKERS, ids=IDS)
+def test_reference_passes(check, reference, mistakes, capsys):
+    assert check(reference).passed is True
+    assert "✓" in capsys.readouterr().out
+    assert len(mistakes) >= 2
+
+
+@pytest.mark.parametrize("check, reference, mistakes", CHECKERS, ids=IDS)
+def test_every_mistake_with_a_wrong_implementation_is_named(check, reference, mistakes):
+    for mistake in mistakes:
+        with pytest.raises(ExerciseError, match=re.escape(mistake.name)):
+            check(mistake.wrong)
 
 
 def _fails(check, fn, name):
@@ -16,110 +36,94 @@ def _fails(check, fn, name):
         check(fn)
 
 
-# --- gaussian_weights -------------------------------------------------------------
+# --- NW with a bandwidth per dimension ------------------------------------------------
 
-def _scores(q, k, h):
-    return -((q[:, None] - k[None, :]) ** 2) / (2 * h**2)  # (T, S)
-
-
-def test_gaussian_weights_right_answers_pass():
-    assert check_gaussian_weights(lambda q, k, h: torch.softmax(_scores(q, k, h), dim=1))
-    assert check_gaussian_weights(lambda q, k, h: nadaraya_watson(q, k, k, h)[1])
-
-    def by_hand(q, k, h):  # max-subtraction written out
-        s = _scores(q, k, h)
-        e = torch.exp(s - s.max(dim=1, keepdim=True).values)
-        return e / e.sum(dim=1, keepdim=True)
-
-    assert check_gaussian_weights(by_hand)
-
-
-def test_gaussian_weights_mistakes_are_named():
-    _fails(check_gaussian_weights, lambda q, k, h: torch.softmax(_scores(q, k, h), dim=0),
-           "wrong axis")
-    _fails(check_gaussian_weights, lambda q, k, h: torch.exp(_scores(q, k, h)),
-           "did not normalise")
-    _fails(check_gaussian_weights,
-           lambda q, k, h: torch.softmax(-(q[:, None] - k[None]).abs() / (2 * h**2), dim=1),
-           "forgot to square the distance")
-    _fails(check_gaussian_weights,
-           lambda q, k, h: torch.softmax(-((q[:, None] - k[None]) ** 2) / (2 * h), dim=1),
-           "did not square the bandwidth")
-    _fails(check_gaussian_weights,
-           lambda q, k, h: torch.softmax(-((q[:, None] - k[None]) ** 2) / h**2, dim=1),
-           "dropped the factor 2")
-
-    def naive(q, k, h):  # right formula, but exp underflows far from every key
-        e = torch.exp(_scores(q, k, h))
-        return e / e.sum(dim=1, keepdim=True)
-
-    _fails(check_gaussian_weights, naive, "underflow")
-
-
-# --- nw_predict ---------------------------------------------------------------------
-
-def _loop_predict(xq, x, y, h):
+def _nw_vector_loop(xq, x, y, sigma):
     out = torch.empty(len(xq))
     for t in range(len(xq)):
-        w = torch.softmax(-((xq[t] - x) ** 2) / (2 * h**2), dim=0)  # (S,)
-        out[t] = (w * y).sum()
+        scaled = (xq[t] - x) / sigma  # (S, d): each dimension in units of its sigma
+        out[t] = torch.softmax(-0.5 * (scaled**2).sum(-1), dim=0) @ y
     return out
 
 
-def test_nw_predict_right_answers_pass():
-    assert check_nw_predict(_loop_predict)
-    assert check_nw_predict(lambda xq, x, y, h: nadaraya_watson(xq, x, y, h)[0])
+def test_nw_vector_written_as_a_loop_and_with_cdist_pass():
+    assert ch03.check_nw_vector(_nw_vector_loop)
+
+    def with_cdist(xq, x, y, sigma):  # rescale the inputs, then the chapter's distance
+        d2 = torch.cdist(xq / sigma, x / sigma) ** 2  # (T, S)
+        return torch.softmax(-d2 / 2, dim=-1) @ y
+
+    assert ch03.check_nw_vector(with_cdist)
 
 
-def test_nw_predict_mistakes_are_named():
-    w = lambda xq, x, h: torch.softmax(_scores(xq, x, h), dim=1)
-    _fails(check_nw_predict, lambda xq, x, y, h: w(xq, x, h) @ x, "averaged the keys")
-    _fails(check_nw_predict, lambda xq, x, y, h: torch.exp(_scores(xq, x, h)) @ y,
-           "did not normalise")
-    _fails(check_nw_predict, lambda xq, x, y, h: torch.softmax(_scores(xq, x, h), dim=0) @ y,
-           "wrong axis")
-    _fails(check_nw_predict, lambda xq, x, y, h: torch.full((len(xq),), y.mean().item()),
-           "plain mean")
-    with pytest.raises(ExerciseError, match="shape"):  # returned the weights
-        check_nw_predict(lambda xq, x, y, h: w(xq, x, h))
+def test_nw_vector_naive_exp_fails_on_far_queries():
+    def naive(xq, x, y, sigma):
+        e = torch.exp(-0.5 * (((xq[:, None] - x[None]) / sigma) ** 2).sum(-1))
+        return (e @ y) / e.sum(-1)
+
+    with pytest.raises(ExerciseError, match="far from every key"):
+        ch03.check_nw_vector(naive)
 
 
-# --- loo_bandwidth ------------------------------------------------------------------
+# --- the bandwidth for a share p ------------------------------------------------------
 
-def _loo_loop(x, y, hs, leave_out=True):
-    errors = []
-    for h in hs:
-        total = 0.0
-        for i in range(len(x)):
-            keep = torch.arange(len(x)) != i if leave_out else torch.ones(len(x), dtype=bool)
-            w = torch.softmax(-((x[i] - x[keep]) ** 2) / (2 * h**2), dim=0)
-            total += ((w * y[keep]).sum() - y[i]) ** 2
-        errors.append(total / len(x))
-    errors = torch.stack(errors)
-    return hs[int(errors.argmin())], errors
-
-
-def test_loo_bandwidth_right_answers_pass():
-    assert check_loo_bandwidth(_loo_loop)
-    assert check_loo_bandwidth(select_bandwidth_loo)
+def _bisection_float32(query, x, p):
+    d2 = (query - x) ** 2  # (S,) float32
+    nearest = int(d2.argmin())
+    lo, hi = 1e-4, 1e4
+    for _ in range(100):
+        mid = math.sqrt(lo * hi)
+        if torch.softmax(-d2 / (2 * mid**2), 0)[nearest] > p:
+            lo = mid
+        else:
+            hi = mid
+    return mid
 
 
-def test_loo_bandwidth_mistakes_are_named():
-    _fails(check_loo_bandwidth, lambda x, y, hs: _loo_loop(x, y, hs, leave_out=False),
-           "not leave-one-out")
+def test_half_weight_by_float32_bisection_passes():
+    assert ch03.check_half_weight_bandwidth(_bisection_float32)
 
-    def argmax(x, y, hs):
-        errors = _loo_loop(x, y, hs)[1]
-        return hs[int(errors.argmax())], errors
 
-    def index(x, y, hs):
-        errors = _loo_loop(x, y, hs)[1]
-        return int(errors.argmin()), errors
+def test_half_weight_two_points_closed_form():
+    # Two points at distances a < b: p = 1 / (1 + exp(-(b^2 - a^2) / (2 sigma^2))).
+    q, x, p = ch03._HALF_CASES[1].args
+    a2, b2 = sorted(((q - x) ** 2).tolist())
+    sigma = math.sqrt((b2 - a2) / (2 * math.log(p / (1 - p))))
+    assert math.isclose(ch03._half_weight_sigma(q, x, p), sigma, rel_tol=1e-6)
+    assert ch03.check_half_weight_bandwidth(
+        lambda q, x, p: math.sqrt((b2 - a2) / (2 * math.log(p / (1 - p)))) if len(x) == 2
+        else _bisection_float32(q, x, p))
 
-    def summed(x, y, hs):
-        best, errors = _loo_loop(x, y, hs)
-        return best, errors * len(x)
 
-    _fails(check_loo_bandwidth, argmax, "largest error")
-    _fails(check_loo_bandwidth, index, "index of the best bandwidth")
-    _fails(check_loo_bandwidth, summed, "summed the squared errors")
+def test_half_weight_naive_exp_fails_on_the_far_query():
+    def naive(query, x, p):
+        d2 = (query - x) ** 2
+        nearest = int(d2.argmin())
+        lo, hi = 1e-4, 1e4
+        for _ in range(100):
+            mid = math.sqrt(lo * hi)
+            e = torch.exp(-d2 / (2 * mid**2))
+            if (e / e.sum())[nearest] > p:
+                lo = mid
+            else:
+                hi = mid
+        return mid
+
+    # exp(-d^2 / (2 sigma^2)) underflows to 0 for small trial sigmas (and, far from the
+    # data, for every sigma): 0 / 0 = nan compares as False and the search runs off.
+    with pytest.raises(ExerciseError, match="expected"):
+        ch03.check_half_weight_bandwidth(naive)
+
+
+# --- kernel weights from dot products ---------------------------------------------------
+
+def test_weights_from_dots_with_log_softmax_passes():
+    def by_log_softmax(dots, n, sigma):
+        return torch.log_softmax((2 * dots - n) / (2 * sigma**2), dim=1).exp()
+
+    assert ch03.check_weights_from_dots(by_log_softmax)
+
+
+def test_weights_from_dots_plain_dot_product_is_named():
+    _fails(ch03.check_weights_from_dots, lambda dots, n, s: torch.softmax(dots / s**2, 1),
+           "ignored the key norms")

@@ -4,16 +4,18 @@ import re
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from attnbook.exercises import ExerciseError, ch04
 
 CHECKERS = [
-    (ch04.check_masked_softmax, ch04.masked_softmax_reference, ch04.MASKED_SOFTMAX_MISTAKES),
-    (ch04.check_additive_scores, ch04.additive_scores_reference, ch04.ADDITIVE_MISTAKES),
-    (ch04.check_causal_mask, ch04.causal_mask_reference, ch04.CAUSAL_MISTAKES),
-    (ch04.check_fixed_attention, ch04.fixed_attention_reference, ch04.FIXED_ATTENTION_MISTAKES),
+    (ch04.check_sliding_window_mask, ch04.sliding_window_reference, ch04.SLIDING_MISTAKES),
+    (ch04.check_padded_attention, ch04.padded_attention_reference, ch04.PADDED_MISTAKES),
+    (ch04.check_keep_mask_attention, ch04.keep_mask_attention_reference, ch04.KEEP_MISTAKES),
+    (ch04.check_fixed_scaled_attention, ch04.fixed_scaled_attention_reference,
+     ch04.FIXED_MISTAKES),
 ]
-IDS = ["masked_softmax", "additive", "causal", "find_the_bug"]
+IDS = ["sliding_window", "padded", "keep_mask", "find_the_bugs"]
 
 
 @pytest.mark.parametrize("check, reference, mistakes", CHECKERS, ids=IDS)
@@ -26,56 +28,59 @@ def test_reference_passes(check, reference, mistakes, capsys):
 @pytest.mark.parametrize("check, reference, mistakes", CHECKERS, ids=IDS)
 def test_every_mistake_with_a_wrong_implementation_is_named(check, reference, mistakes):
     for mistake in mistakes:
-        if mistake.wrong is None:
-            continue
         with pytest.raises(ExerciseError, match=re.escape(mistake.name)):
             check(mistake.wrong)
 
 
-def _masked_softmax_naive_exp(scores, valid_lens):
-    keep = (torch.arange(scores.shape[-1]) < valid_lens[:, None])[:, None, :]
-    e = scores.exp() * keep  # no max-subtraction
-    return e / e.sum(-1, keepdim=True)
+def test_sliding_window_other_correct_forms_and_a_float_mask():
+    def by_two_triangles(T, w):
+        ones = torch.ones(T, T, dtype=torch.bool)
+        return ones.tril(w) & ones.triu(-w)
 
-
-def test_masked_softmax_overflow_is_detected():
-    with pytest.raises(ExerciseError, match="no max-subtraction"):
-        ch04.check_masked_softmax(_masked_softmax_naive_exp)
-
-
-def test_masked_softmax_written_by_hand_passes():
-    def by_hand(scores, valid_lens):
-        keep = torch.arange(scores.shape[-1]) < valid_lens[:, None, None]
-        filled = scores.masked_fill(~keep, -1e9)
-        e = (filled - filled.max(-1, keepdim=True).values).exp() * keep
-        return e / e.sum(-1, keepdim=True).clamp_min(1e-30)
-
-    assert ch04.check_masked_softmax(by_hand)
-
-
-def test_causal_mask_float_and_other_correct_forms():
-    with pytest.raises(ExerciseError, match="boolean tensor .* expected: in this book a mask"):
-        ch04.check_causal_mask(lambda T: torch.ones(T, T).tril())
+    assert ch04.check_sliding_window_mask(by_two_triangles)
     with pytest.raises(ExerciseError, match="boolean tensor"):
-        ch04.check_causal_mask(lambda T: torch.ones(T, T, dtype=torch.long).tril())
-    assert ch04.check_causal_mask(lambda T: torch.arange(T)[None, :] <= torch.arange(T)[:, None])
+        ch04.check_sliding_window_mask(lambda T, w: by_two_triangles(T, w).float())
 
 
-def test_additive_scores_with_einsum_passes():
-    def with_einsum(q, k, Wq, Wk, wv):
-        hidden = torch.tanh(torch.einsum("btd,dh->bth", q, Wq)[:, :, None]
-                            + torch.einsum("bsd,dh->bsh", k, Wk)[:, None])
-        return torch.einsum("btsh,h->bts", hidden, wv)
+def _by_hand(q, k, v, query_lens, key_lens):
+    T, S = q.shape[1], k.shape[1]
+    keep = ((torch.arange(T)[None, :, None] < query_lens[:, None, None])
+            & (torch.arange(S)[None, None, :] < key_lens[:, None, None]))  # (B, T, S)
+    scores = (q @ k.transpose(1, 2) / q.shape[-1] ** 0.5).masked_fill(~keep, -1e9)
+    weights = torch.softmax(scores, dim=-1) * keep
+    return weights @ v, weights
 
-    assert ch04.check_additive_scores(with_einsum)
+
+def test_padded_attention_by_hand_passes_and_matches_torch_on_real_rows():
+    assert ch04.check_padded_attention(_by_hand)
+    q, k, v, ql, kl = ch04.PADDED_CASES[0].args
+    out, _ = _by_hand(q, k, v, ql, kl)
+    keys_keep = torch.arange(k.shape[1])[None, :] < kl[:, None]  # (B, S)
+    torch_out = F.scaled_dot_product_attention(q, k, v, attn_mask=keys_keep[:, None, :])
+    real = torch.arange(q.shape[1])[None, :] < ql[:, None]  # (B, T)
+    torch.testing.assert_close(out[real], torch_out[real])
+
+
+def test_keep_mask_through_torch_and_multihead_conventions():
+    def via_torch(q, k, v, keep):  # torch's sdpa: boolean, True = attend
+        allowed = keep.bool()
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+        weights = torch.softmax((q @ k.transpose(1, 2) / q.shape[-1] ** 0.5)
+                                .masked_fill(~allowed, -1e9), -1) * allowed
+        return out.nan_to_num() * allowed.any(-1, keepdim=True), weights
+
+    assert ch04.check_keep_mask_attention(via_torch)
+
+
+def test_the_buggy_attention_really_has_both_bugs():
+    q, k, v, n = ch04.FIXED_CASES[0].args
+    _, weights = ch04.buggy_scaled_attention(q, k, v, n)
+    assert (weights[1, :, 2:] > 0).any()  # padded keys of the second sequence get weight
+    _, right = ch04.fixed_scaled_attention_reference(q, k, v, n)
+    assert (right[1, :, 2:] == 0).all()
 
 
 def test_fixed_attention_must_return_weights_too():
     with pytest.raises(ExerciseError, match="expected 2 return values"):
-        ch04.check_fixed_attention(lambda *a: ch04.fixed_attention_reference(*a)[0])
-
-
-def test_the_buggy_attention_really_is_buggy():
-    q, k, v, valid = ch04.FIXED_ATTENTION_CASES[0].args
-    _, weights = ch04.buggy_attention(q, k, v, valid)
-    assert (weights[1].sum(-1) < 1 - 1e-3).all()  # rows of the padded sequence leak mass
+        ch04.check_fixed_scaled_attention(
+            lambda *a: ch04.fixed_scaled_attention_reference(*a)[0])

@@ -34,43 +34,81 @@ STRUCTURAL = re.compile(
 # ---------------------------------------------------------------- helpers written as a learner
 
 
-def _sq(q, k):
-    return (q[:, None] - k[None, :]) ** 2
+def _sq_vec(q, x, s):
+    return -(((q[:, None] - x) / s) ** 2).sum(-1) / 2  # (T, S)
 
 
-def _keep(valid_lens, S):
-    return (torch.arange(S)[None, :] < valid_lens[:, None])[:, None, :]  # (B, 1, S)
-
-
-def _learner_loo(x, y, hs, fill=-torch.inf, naive=False, after=False):
-    eye = torch.eye(len(x), dtype=torch.bool)
-    errors = []
-    for h in hs:
-        scores = -_sq(x, x) / (2 * h**2)
+def _learner_half(q, x, p, *, two=2.0, dist=None, naive=False, first=False, lo=1e-3):
+    d = (q - x).abs() if dist is abs else (q - x) ** 2
+    i = 0 if first else int(d.argmin())
+    hi = 1e4
+    for _ in range(80):
+        mid = math.sqrt(lo * hi)
         if naive:
-            e = scores.exp().masked_fill(eye, 0.0)
-            w = e / e.sum(-1, keepdim=True)
-        elif after:
-            w = torch.softmax(scores, -1).masked_fill(eye, 0.0)
+            e = torch.exp(-d / (two * mid**2))
+            share = e[i] / e.sum()
         else:
-            w = torch.softmax(scores.masked_fill(eye, fill), -1)
-        errors.append(((w @ y - y) ** 2).mean())
-    errors = torch.stack(errors)
-    return hs[int(errors.argmin())], errors
+            share = torch.softmax(-d / (two * mid**2), 0)[i]
+        if share > p:
+            lo = mid
+        else:
+            hi = mid
+    return mid
 
 
-def _learner_attention(q, k, v, valid_lens, *, fill=-1e9, scale=True, naive=False,
-                       after=False):
-    d = q.shape[-1]
-    scores = q @ k.transpose(1, 2) / (d**0.5 if scale else 1.0)
-    keep = _keep(valid_lens, k.shape[1])
+def _off(T):
+    return torch.arange(T)[:, None] - torch.arange(T)[None, :]  # (T, T): i - j
+
+
+def _learner_padded(q, k, v, ql, kl, *, queries=True, keys=True, fill=-1e9, after=False,
+                    naive=False):
+    T, S = q.shape[1], k.shape[1]
+    keep = torch.ones(q.shape[0], T, S, dtype=torch.bool)
+    if queries:
+        keep = keep & (torch.arange(T)[None, :, None] < ql[:, None, None])
+    if keys:
+        keep = keep & (torch.arange(S)[None, None, :] < kl[:, None, None])
+    scores = q @ k.transpose(1, 2) / q.shape[-1] ** 0.5
     if after:
         w = torch.softmax(scores, -1) * keep
     elif naive:
         e = scores.exp() * keep
         w = e / e.sum(-1, keepdim=True).clamp_min(1e-30)
     else:
-        w = torch.softmax(scores.masked_fill(~keep, fill), -1) * keep
+        w = torch.softmax(scores.masked_fill(~keep, fill), -1)
+        w = w * keep if fill != -math.inf else w
+    return w @ v, w
+
+
+def _learner_keep(q, k, v, m, *, how="bool", fill=-1e9):
+    scores = q @ k.transpose(1, 2) / q.shape[-1] ** 0.5
+    if how == "add":
+        w = torch.softmax(scores + m, -1)
+    elif how == "mul":
+        w = torch.softmax(scores * m, -1)
+    elif how == "keep":
+        w = torch.softmax(scores + m * -1e9, -1)
+    elif how == "fill":
+        w = torch.softmax(scores.masked_fill(m, -1e9), -1)
+    else:
+        w = torch.softmax(scores.masked_fill(~m, fill), -1)
+        w = w * m if fill != -math.inf else w
+    return w @ v, w
+
+
+def _learner_fixed(q, k, v, n, *, scale=math.sqrt, key_axis=True, naive=False, fill=-1e9):
+    T, S = q.shape[1], k.shape[1]
+    scores = q @ k.transpose(1, 2) / scale(q.shape[-1])
+    if key_axis:
+        keep = torch.arange(S)[None, None, :] < n[:, None, None]  # (B, 1, S)
+    else:
+        keep = torch.arange(T)[None, :, None] < n[:, None, None]  # (B, T, 1)
+    if naive:
+        e = scores.exp() * keep
+        w = e / e.sum(-1, keepdim=True).clamp_min(1e-30)
+    else:
+        w = torch.softmax(scores.masked_fill(~keep, fill), -1)
+        w = w * keep if fill != -math.inf else w
     return w @ v, w
 
 
@@ -328,143 +366,133 @@ CATALOGUE = [
      r"plus -1 everywhere"),
     (C2.check_js_divergence, "summed over everything", lambda P, Q: _js_learner(P, Q).sum(),
      "shape"),
-    # chapter 3: Gaussian weights
-    (C3.check_gaussian_weights, "naive exp",
-     lambda q, k, h: (lambda e: e / e.sum(1, keepdim=True))(torch.exp(-_sq(q, k) / (2 * h * h))),
-     NAMED + "0 / 0 after exp underflowed"),
-    (C3.check_gaussian_weights, "global max",
-     lambda q, k, h: (lambda s: (lambda e: e / e.sum(-1, keepdim=True))((s - s.max()).exp()))(
-         -_sq(q, k) / (2 * h**2)), NAMED + "whole matrix"),
-    (C3.check_gaussian_weights, "softmax over queries",
-     lambda q, k, h: torch.softmax(-_sq(q, k) / (2 * h**2), 0), NAMED + "wrong axis"),
-    (C3.check_gaussian_weights, "precedence /2*h**2",
-     lambda q, k, h: torch.softmax(-_sq(q, k) / 2 * h**2, -1), r"entries differ"),
-    (C3.check_gaussian_weights, "absolute distance",
-     lambda q, k, h: torch.softmax(-(q[:, None] - k).abs() / (2 * h**2), -1),
-     NAMED + "forgot to square"),
-    (C3.check_gaussian_weights, "keys by queries",
-     lambda q, k, h: torch.softmax(-_sq(k, q) / (2 * h**2), 0), "transposed"),
-    (C3.check_gaussian_weights, "kernel values", lambda q, k, h: torch.exp(-_sq(q, k) / (2 * h**2)),
-     NAMED + "did not normalise"),
-    (C3.check_gaussian_weights, "unsqueeze_ in place",
-     lambda q, k, h: torch.softmax(-(q.unsqueeze_(1) - k) ** 2 / (2 * h**2), -1),
-     "changed its input `queries` in place"),
-    (C3.check_gaussian_weights, "2h not 2h^2",
-     lambda q, k, h: torch.softmax(-_sq(q, k) / (2 * h), -1), NAMED + "did not square the band"),
-    # chapter 3: Nadaraya-Watson
-    (C3.check_nw_predict, "naive exp",
-     lambda xq, x, y, h: (lambda e: (e @ y) / e.sum(-1))(torch.exp(-_sq(xq, x) / (2 * h**2))),
-     NAMED + "0 / 0 after exp underflowed"),
-    (C3.check_nw_predict, "averaged inputs",
-     lambda xq, x, y, h: torch.softmax(-_sq(xq, x) / (2 * h**2), -1) @ x,
-     NAMED + "averaged the keys"),
-    (C3.check_nw_predict, "sum over queries",
-     lambda xq, x, y, h: (torch.softmax(-_sq(xq, x) / (2 * h**2), -1) * y).sum(0), "shape"),
-    (C3.check_nw_predict, "unnormalised",
-     lambda xq, x, y, h: torch.exp(-_sq(xq, x) / (2 * h**2)) @ y, NAMED + "did not normalise"),
-    (C3.check_nw_predict, "plain mean", lambda xq, x, y, h: y.mean().repeat(len(xq)),
-     NAMED + "plain mean"),
-    (C3.check_nw_predict, "returned weights too",
-     lambda xq, x, y, h: (lambda w: (w @ y, w))(torch.softmax(-_sq(xq, x) / (2 * h**2), -1)),
+    # chapter 3: Nadaraya-Watson with a bandwidth per dimension
+    (C3.check_nw_vector, "sigma not squared",
+     lambda q, x, y, s: torch.softmax(-(((q[:, None] - x) ** 2) / s).sum(-1) / 2, -1) @ y,
+     NAMED + "divided by sigma, not"),
+    (C3.check_nw_vector, "no factor 2",
+     lambda q, x, y, s: torch.softmax(-(((q[:, None] - x) / s) ** 2).sum(-1), -1) @ y,
+     NAMED + "dropped the factor 2"),
+    (C3.check_nw_vector, "cdist with the first sigma",
+     lambda q, x, y, s: torch.softmax(-torch.cdist(q, x) ** 2 / (2 * s[0] ** 2), -1) @ y,
+     NAMED + "one bandwidth"),
+    (C3.check_nw_vector, "softmax over queries",
+     lambda q, x, y, s: torch.softmax(_sq_vec(q, x, s), 0) @ y, NAMED + "wrong axis"),
+    (C3.check_nw_vector, "naive exp",
+     lambda q, x, y, s: (lambda e: (e @ y) / e.sum(-1))(_sq_vec(q, x, s).exp()),
+     NAMED + "0 / 0 after exp"),
+    (C3.check_nw_vector, "weights too",
+     lambda q, x, y, s: (lambda w: (w @ y, w))(torch.softmax(_sq_vec(q, x, s), -1)),
      "you returned a tuple"),
-    (C3.check_nw_predict, "axis 0",
-     lambda xq, x, y, h: torch.softmax(-_sq(xq, x) / (2 * h**2), 0) @ y, NAMED + "wrong axis"),
-    # chapter 3: leave-one-out
-    (C3.check_loo_bandwidth, "not left out", lambda x, y, hs: _learner_loo(x, y, hs, fill=0.0),
-     NAMED + "kept each point"),
-    (C3.check_loo_bandwidth, "after the softmax",
-     lambda x, y, hs: _learner_loo(x, y, hs, after=True),
-     NAMED + "after the softmax"),
-    (C3.check_loo_bandwidth, "naive exp",
-     lambda x, y, hs: _learner_loo(x, y, hs, naive=True), NAMED + "0 / 0 for an isolated point"),
-    (C3.check_loo_bandwidth, "argmax",
-     lambda x, y, hs: (lambda b, e: (hs[int(e.argmax())], e))(*_learner_loo(x, y, hs)),
-     NAMED + "largest error"),
-    (C3.check_loo_bandwidth, "index",
-     lambda x, y, hs: (lambda b, e: (int(e.argmin()), e))(*_learner_loo(x, y, hs)),
-     NAMED + "index of the best"),
-    (C3.check_loo_bandwidth, "errors as a list",
-     lambda x, y, hs: (lambda b, e: (b, e.tolist()))(*_learner_loo(x, y, hs)),
-     "you returned a list"),
-    (C3.check_loo_bandwidth, "summed",
-     lambda x, y, hs: (lambda b, e: (b, e * len(x)))(*_learner_loo(x, y, hs)), NAMED + "summed"),
-    (C3.check_loo_bandwidth, "errors only", lambda x, y, hs: _learner_loo(x, y, hs)[1],
-     "return values"),
-    # chapter 4: masked softmax
-    (C4.check_masked_softmax, "mask after",
-     lambda s, n: torch.softmax(s, -1) * _keep(n, s.shape[-1]),
-     NAMED + "mask applied after"),
-    (C4.check_masked_softmax, "fill 0",
-     lambda s, n: torch.softmax(s.masked_fill(~_keep(n, s.shape[-1]), 0), -1),
-     NAMED + "set to 0"),
-    (C4.check_masked_softmax, "fill -inf",
-     lambda s, n: torch.softmax(s.masked_fill(~_keep(n, s.shape[-1]), -math.inf), -1),
-     NAMED + "-inf fill"),
-    (C4.check_masked_softmax, "<=",
-     lambda s, n: (lambda keep: torch.softmax(s.masked_fill(~keep, -1e9), -1) * keep)(
-         torch.arange(s.shape[-1]) <= n[:, None, None]), NAMED + "off by one"),
-    (C4.check_masked_softmax, "max over padding",
-     lambda s, n: (lambda e: e / e.sum(-1, keepdim=True))(
-         (s - s.amax(-1, keepdim=True)).exp() * _keep(n, s.shape[-1])),
-     NAMED + "over the padding too"),
-    (C4.check_masked_softmax, "naive exp",
-     lambda s, n: (lambda e: e / e.sum(-1, keepdim=True))(s.exp() * _keep(n, s.shape[-1])),
-     r"nan at"),
-    (C4.check_masked_softmax, "dim 1",
-     lambda s, n: torch.softmax(s.masked_fill(~_keep(n, s.shape[-1]), -1e9), 1)
-     * _keep(n, s.shape[-1]), NAMED + "wrong axis"),
-    (C4.check_masked_softmax, "masked_fill_ in place",
-     lambda s, n: torch.softmax(s.masked_fill_(~_keep(n, s.shape[-1]), -1e9), -1)
-     * _keep(n, s.shape[-1]), "changed its input `scores` in place"),
-    (C4.check_masked_softmax, "mask (B, S) without the T axis",
-     lambda s, n: torch.softmax(s.masked_fill(
-         ~(torch.arange(s.shape[-1]) < n[:, None]), -1e9), -1), r"raised .* — |entries differ"),
-    # chapter 4: additive scores
-    (C4.check_additive_scores, "no tanh",
-     lambda q, k, Wq, Wk, w: ((q @ Wq)[:, :, None] + (k @ Wk)[:, None]) @ w,
-     NAMED + "tanh forgotten"),
-    (C4.check_additive_scores, "no broadcast",
-     lambda q, k, Wq, Wk, w: torch.tanh(q @ Wq + k @ Wk) @ w, r"raised .* — "),
-    (C4.check_additive_scores, "tanh by hand",
-     lambda q, k, Wq, Wk, w: (lambda x: ((torch.exp(2 * x) - 1) / (torch.exp(2 * x) + 1)) @ w)(
-         (q @ Wq)[:, :, None] + (k @ Wk)[:, None]), r"nan at"),
-    (C4.check_additive_scores, "bst einsum",
-     lambda q, k, Wq, Wk, w: torch.einsum("btsh,h->bst", torch.tanh(
-         (q @ Wq)[:, :, None] + (k @ Wk)[:, None]), w), "transposed"),
-    (C4.check_additive_scores, "separate tanh",
-     lambda q, k, Wq, Wk, w: (torch.tanh(q @ Wq).unsqueeze(2) + torch.tanh(k @ Wk).unsqueeze(1))
-     @ w, NAMED + "separately"),
-    (C4.check_additive_scores, "w_v inside",
-     lambda q, k, Wq, Wk, w: torch.tanh((q @ Wq @ w)[:, :, None] + (k @ Wk @ w)[:, None]),
-     NAMED + "w_v applied inside"),
-    # chapter 4: causal mask
-    (C4.check_causal_mask, "float tril", lambda T: torch.tril(torch.ones(T, T)), "boolean tensor"),
-    (C4.check_causal_mask, "int tril", lambda T: torch.ones(T, T, dtype=torch.int64).tril(),
-     "boolean tensor"),
-    (C4.check_causal_mask, "diagonal masked",
-     lambda T: torch.arange(T)[None] < torch.arange(T)[:, None], NAMED + "diagonal is masked"),
-    (C4.check_causal_mask, "upper", lambda T: torch.arange(T)[None] >= torch.arange(T)[:, None],
-     NAMED + "future is allowed"),
-    (C4.check_causal_mask, "True forbidden",
-     lambda T: torch.arange(T)[None] > torch.arange(T)[:, None],
+    (C3.check_nw_vector, "div_ in place",
+     lambda q, x, y, s: torch.softmax(-torch.cdist(q / s, x.div_(s)) ** 2 / 2, -1) @ y,
+     "changed its input `x_train` in place"),
+    (C3.check_nw_vector, "(T, 1) result",
+     lambda q, x, y, s: torch.softmax(_sq_vec(q, x, s), -1) @ y[:, None], "extra dimension"),
+    (C3.check_nw_vector, "summed before squaring",
+     lambda q, x, y, s: torch.softmax(-((q[:, None] - x) / s).sum(-1) ** 2 / 2, -1) @ y,
+     r"entries differ|This looks like"),
+    # chapter 3: the bandwidth for a share p
+    (C3.check_half_weight_bandwidth, "returned 2 sigma^2",
+     lambda q, x, p: 2 * _learner_half(q, x, p) ** 2, NAMED + "temperature"),
+    (C3.check_half_weight_bandwidth, "returned sigma^2",
+     lambda q, x, p: _learner_half(q, x, p) ** 2, NAMED + "returned sigma\\^2"),
+    (C3.check_half_weight_bandwidth, "kernel without the 2",
+     lambda q, x, p: _learner_half(q, x, p, two=1.0), NAMED + "factor 2"),
+    (C3.check_half_weight_bandwidth, "absolute distance",
+     lambda q, x, p: _learner_half(q, x, p, dist=abs), NAMED + "\\|x - x_i\\|"),
+    (C3.check_half_weight_bandwidth, "a tensor of shape (1,)",
+     lambda q, x, p: torch.tensor([_learner_half(q, x, p)]), "extra dimension"),
+    (C3.check_half_weight_bandwidth, "naive exp",
+     lambda q, x, p: _learner_half(q, x, p, naive=True), "expected"),
+    (C3.check_half_weight_bandwidth, "the first point, not the nearest",
+     lambda q, x, p: _learner_half(q, x, p, first=True), r"expected|raised"),
+    # chapter 3: kernel weights from dot products
+    (C3.check_weights_from_dots, "plain dot-product softmax",
+     lambda dots, n, s: torch.softmax(dots / s**2, -1), NAMED + "ignored the key norms"),
+    (C3.check_weights_from_dots, "whole norm",
+     lambda dots, n, s: torch.softmax((dots - n) / s**2, -1), NAMED + "the 1/2"),
+    (C3.check_weights_from_dots, "2 sigma^2 kept",
+     lambda dots, n, s: torch.softmax((dots - n / 2) / (2 * s**2), -1), NAMED + "2 sigma"),
+    (C3.check_weights_from_dots, "naive exp",
+     lambda dots, n, s: (lambda e: e / e.sum(-1, keepdim=True))(((dots - n / 2) / s**2).exp()),
+     r"nan at|inf at"),
+    (C3.check_weights_from_dots, "dim 0",
+     lambda dots, n, s: torch.softmax((dots - n / 2) / s**2, 0), NAMED + "wrong axis"),
+    (C3.check_weights_from_dots, "norms along the rows",
+     lambda dots, n, s: torch.softmax((dots - n[:, None] / 2) / s**2, -1),
+     r"raised .* — |entries differ"),
+    (C3.check_weights_from_dots, "dots read as distances",
+     lambda dots, n, s: torch.softmax(-dots / (2 * s**2), -1), r"entries differ"),
+    (C3.check_weights_from_dots, "sub_ in place",
+     lambda dots, n, s: torch.softmax(dots.sub_(n / 2) / s**2, -1),
+     "changed its input `dots` in place"),
+    # chapter 4: sliding-window mask
+    (C4.check_sliding_window_mask, "< w", lambda T, w: _off(T).abs() < w, NAMED + "off by one"),
+    (C4.check_sliding_window_mask, "> w", lambda T, w: _off(T).abs() > w,
      NAMED + "True marks the forbidden"),
-    (C4.check_causal_mask, "NumPy", lambda T: np.tril(np.ones((T, T), dtype=bool)), "NumPy array"),
-    (C4.check_causal_mask, "batched", lambda T: torch.ones(1, T, T, dtype=torch.bool).tril(),
+    (C4.check_sliding_window_mask, "float band",
+     lambda T, w: torch.ones(T, T).tril(w).triu(-w), "boolean tensor"),
+    (C4.check_sliding_window_mask, "causal window",
+     lambda T, w: torch.ones(T, T, dtype=torch.bool).tril() & (_off(T) <= w),
+     NAMED + "only the past side"),
+    (C4.check_sliding_window_mask, "no abs", lambda T, w: _off(T) <= w,
+     NAMED + "absolute value"),
+    (C4.check_sliding_window_mask, "tril(w) only",
+     lambda T, w: torch.ones(T, T, dtype=torch.bool).tril(w), NAMED + "absolute value"),
+    (C4.check_sliding_window_mask, "NumPy",
+     lambda T, w: np.abs(np.subtract.outer(np.arange(T), np.arange(T))) <= w, "NumPy array"),
+    (C4.check_sliding_window_mask, "batched", lambda T, w: (_off(T).abs() <= w)[None],
      "extra dimension"),
-    # chapter 4: find the bug
-    (C4.check_fixed_attention, "unchanged", lambda q, k, v, n: _learner_attention(q, k, v, n,
-                                                                                  after=True),
-     NAMED + "still masking after"),
-    (C4.check_fixed_attention, "-inf fill",
-     lambda q, k, v, n: _learner_attention(q, k, v, n, fill=-math.inf), NAMED + "nan on a fully"),
-    (C4.check_fixed_attention, "unscaled",
-     lambda q, k, v, n: _learner_attention(q, k, v, n, scale=False), NAMED + "1/sqrt"),
-    (C4.check_fixed_attention, "naive exp",
-     lambda q, k, v, n: _learner_attention(q, k, v, n, naive=True), r"nan at|inf at"),
-    (C4.check_fixed_attention, "output only",
-     lambda q, k, v, n: _learner_attention(q, k, v, n)[0], "expected 2 return values"),
-    (C4.check_fixed_attention, "swapped outputs",
-     lambda q, k, v, n: _learner_attention(q, k, v, n)[::-1], "shape"),
+    # chapter 4: queries and keys padded
+    (C4.check_padded_attention, "keys only",
+     lambda *a: _learner_padded(*a, queries=False), NAMED + "masked only the keys"),
+    (C4.check_padded_attention, "queries only",
+     lambda *a: _learner_padded(*a, keys=False), NAMED + "masked only the queries"),
+    (C4.check_padded_attention, "lengths swapped",
+     lambda q, k, v, ql, kl: _learner_padded(q, k, v, kl, ql), NAMED + "swapped"),
+    (C4.check_padded_attention, "-inf fill",
+     lambda *a: _learner_padded(*a, fill=-math.inf), NAMED + "nan on a fully masked"),
+    (C4.check_padded_attention, "mask after",
+     lambda *a: _learner_padded(*a, after=True), NAMED + "masked after"),
+    (C4.check_padded_attention, "output only", lambda *a: _learner_padded(*a)[0],
+     "expected 2 return values"),
+    (C4.check_padded_attention, "naive exp",
+     lambda *a: _learner_padded(*a, naive=True), r"nan at|inf at"),
+    # chapter 4: a mask in the 1 = keep convention
+    (C4.check_keep_mask_attention, "added the mask",
+     lambda q, k, v, m: _learner_keep(q, k, v, m, how="add"), NAMED + "added the 0/1"),
+    (C4.check_keep_mask_attention, "1 = ignore",
+     lambda q, k, v, m: _learner_keep(q, k, v, m == 0), NAMED + "wrong way round"),
+    (C4.check_keep_mask_attention, "scores times mask",
+     lambda q, k, v, m: _learner_keep(q, k, v, m, how="mul"), NAMED + "multiplied"),
+    (C4.check_keep_mask_attention, "keep * -1e9",
+     lambda q, k, v, m: _learner_keep(q, k, v, m, how="keep"), NAMED + "keep \\* -1e9"),
+    (C4.check_keep_mask_attention, "masked_fill with the float mask",
+     lambda q, k, v, m: _learner_keep(q, k, v, m, how="fill"), r"raised .* — "),
+    (C4.check_keep_mask_attention, "-inf fill",
+     lambda q, k, v, m: _learner_keep(q, k, v, m == 1, fill=-math.inf), r"nan at"),
+    (C4.check_keep_mask_attention, "output only",
+     lambda q, k, v, m: _learner_keep(q, k, v, m == 1)[0], "expected 2 return values"),
+    # chapter 4: find the bugs
+    (C4.check_fixed_scaled_attention, "still / d",
+     lambda q, k, v, n: _learner_fixed(q, k, v, n, scale=lambda d: d), NAMED + "scaling by d"),
+    (C4.check_fixed_scaled_attention, "still the queries' axis",
+     lambda q, k, v, n: _learner_fixed(q, k, v, n, key_axis=False), NAMED + "queries' axis"),
+    (C4.check_fixed_scaled_attention, "unchanged",
+     lambda q, k, v, n: _learner_fixed(q, k, v, n, scale=lambda d: d, key_axis=False),
+     NAMED + "unchanged"),
+    (C4.check_fixed_scaled_attention, "no scale",
+     lambda q, k, v, n: _learner_fixed(q, k, v, n, scale=lambda d: 1), NAMED + "no scale"),
+    (C4.check_fixed_scaled_attention, "naive exp",
+     lambda q, k, v, n: _learner_fixed(q, k, v, n, naive=True), r"nan at|inf at"),
+    (C4.check_fixed_scaled_attention, "-inf fill",
+     lambda q, k, v, n: _learner_fixed(q, k, v, n, fill=-math.inf), r"nan at"),
+    (C4.check_fixed_scaled_attention, "swapped outputs",
+     lambda q, k, v, n: _learner_fixed(q, k, v, n)[::-1], "shape"),
+    (C4.check_fixed_scaled_attention, "scaled by sqrt(d_v)",
+     lambda q, k, v, n: _learner_fixed(q, k, v, n, scale=lambda d: v.shape[-1] ** 0.5),
+     r"entries differ|This looks like"),
     # chapter 5: REINFORCE
     (C5.check_reinforce, "not detached",
      lambda lg, a, r, b: _learner_reinforce(lg, a, r, b, detach=False), NAMED + "neither"),
@@ -605,22 +633,21 @@ REGIMES = [
     ("a Jensen-Shannon divergence with 0 log 0 (rows with zeros)", C2.check_js_divergence,
      lambda P, Q: ((P * torch.log2(2 * P / (P + Q))).sum(-1)
                    + (Q * torch.log2(2 * Q / (P + Q))).sum(-1)) / 2, "no key in common"),
-    ("kernel weights with no stabilisation (far queries)", C3.check_gaussian_weights,
-     lambda q, k, h: (lambda e: e / e.sum(-1, keepdim=True))(torch.exp(-_sq(q, k) / (2 * h**2))),
+    ("kernel regression per dimension, no stabilisation (far queries)", C3.check_nw_vector,
+     lambda q, x, y, s: (lambda e: (e @ y) / e.sum(-1))(_sq_vec(q, x, s).exp()),
      "far from every key"),
-    ("kernel regression with no stabilisation (far queries)", C3.check_nw_predict,
-     lambda xq, x, y, h: (lambda e: (e @ y) / e.sum(-1))(torch.exp(-_sq(xq, x) / (2 * h**2))),
-     "far outside the data"),
-    ("leave-one-out with no stabilisation (an isolated point)", C3.check_loo_bandwidth,
-     lambda x, y, hs: _learner_loo(x, y, hs, naive=True), "isolated"),
-    ("masked softmax whose max includes the padding", C4.check_masked_softmax,
-     lambda s, n: (lambda e: e / e.sum(-1, keepdim=True).clamp_min(1e-30))(
-         (s - s.amax(-1, keepdim=True)).exp() * _keep(n, s.shape[-1])), "padding keys with"),
-    ("masked softmax with -inf (a fully masked row)", C4.check_masked_softmax,
-     lambda s, n: torch.softmax(s.masked_fill(~_keep(n, s.shape[-1]), -math.inf), -1),
-     "valid length 0"),
-    ("attention without stabilisation (large scores)", C4.check_fixed_attention,
-     lambda q, k, v, n: _learner_attention(q, k, v, n, naive=True), "large scores"),
+    ("a share-p bandwidth search with exp underflow (a far query)",
+     C3.check_half_weight_bandwidth,
+     lambda q, x, p: _learner_half(q, x, p, naive=True, lo=0.05), "far from the data"),
+    ("kernel weights from dots with no stabilisation (long keys)", C3.check_weights_from_dots,
+     lambda dots, n, s: (lambda e: e / e.sum(-1, keepdim=True))(((dots - n / 2) / s**2).exp()),
+     "large scores"),
+    ("padded attention without stabilisation (large scores)", C4.check_padded_attention,
+     lambda *a: _learner_padded(*a, naive=True), "large scores"),
+    ("a 1 = keep mask with -inf (a query that keeps nothing)", C4.check_keep_mask_attention,
+     lambda q, k, v, m: _learner_keep(q, k, v, m == 1, fill=-math.inf), "keeps no key"),
+    ("attention without stabilisation (large scores)", C4.check_fixed_scaled_attention,
+     lambda q, k, v, n: _learner_fixed(q, k, v, n, naive=True), "large scores"),
     ("log(softmax) in REINFORCE (logits far apart)", C5.check_reinforce,
      lambda lg, a, r, b: _learner_reinforce(lg, a, r, b) if lg.abs().max() < 50 else
      -((r - b).detach() * torch.softmax(lg, 1).log()[range(len(a)), a]).mean(), "400 apart"),
@@ -635,9 +662,9 @@ REGIMES = [
     ("a cosine with eps on the norms (very short vectors)", C1.check_safe_cosine,
      lambda Q, K: (Q / (Q.norm(dim=-1, keepdim=True) + 1e-8))
      @ (K / (K.norm(dim=-1, keepdim=True) + 1e-8)).T, "norms near 1e-15"),
-    ("a causal mask counting from 1 (T = 1)", C4.check_causal_mask,
-     lambda T: torch.ones(T, T, dtype=torch.bool).tril() if T > 1 else
-     torch.zeros(1, 1, dtype=torch.bool), "T=1"),
+    ("a band summed from diagonals (a window wider than T)", C4.check_sliding_window_mask,
+     lambda T, w: sum(torch.ones(T - abs(o)).diag(o) for o in range(-w, w + 1)) > 0,
+     "wider than the sequence"),
     ("an AER that assumes predictions (empty set)", C6.check_alignment_error_rate,
      lambda a, s, p: 1 - (len(a & s) + len(a & p)) / (len(a) + len(s)) if a else 0.0,
      "no predicted link"),

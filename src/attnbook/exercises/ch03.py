@@ -1,223 +1,204 @@
-"""Checkers for chapter 3: Gaussian-kernel attention weights, the Nadaraya–Watson
-prediction, and choosing the bandwidth by leave-one-out cross-validation."""
+"""Checkers for chapter 3: attention pooling applied to cases the chapter did not show.
+
+1. Nadaraya–Watson regression with vector inputs and one bandwidth per dimension.
+2. The bandwidth sigma at which the nearest training point gets a share p of the weight.
+3. Gaussian-kernel weights computed from dot products when the keys have unequal norms.
+
+The Gaussian kernel is K(u) = exp(-u^2 / (2 sigma^2)): the softmax temperature is 2 sigma^2.
+"""
+
+import math
 
 import torch
 
-from attnbook.data.regression import make_regression_data
-from attnbook.exercises.checker import Case, CheckResult, Mistake, check_function
+from attnbook.exercises.checker import Case, CheckResult, Mistake, check_function, make_compare
 
 
 def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _sq_dist(q, k):
-    return (q[:, None] - k[None, :]) ** 2  # (T, 1) - (1, S) -> (T, S)
+def _naive_softmax(scores):
+    e = scores.exp()
+    return e / e.sum(-1, keepdim=True)
 
 
-def _has_nan(got, expected, case) -> bool:
-    return bool(torch.isnan(torch.as_tensor(got)).any()) and not torch.isnan(expected).any()
+# --- 1. Nadaraya-Watson with vector inputs and a bandwidth per dimension -------------
 
 
-# --- 1. Gaussian-kernel attention weights ------------------------------------------
-
-def _gaussian_weights(queries, keys, bandwidth):
-    return torch.softmax(-_sq_dist(queries, keys) / (2 * bandwidth**2), dim=-1)  # (T, S)
-
-
-_WEIGHT_CASES = [
-    Case((torch.tensor([0.0, 1.0, 2.5]), torch.tensor([0.0, 0.5, 1.0, 2.0, 3.0]), 0.7),
-         label="T=3 queries, S=5 keys, bandwidth 0.7"),
-    Case((5 * torch.rand(4, generator=_gen(1)), 5 * torch.rand(4, generator=_gen(2)), 1.5),
-         label="T=S=4 random points, bandwidth 1.5"),
-    Case((5 * torch.rand(6, generator=_gen(3)), 5 * torch.rand(9, generator=_gen(4)), 0.3),
-         label="T=6, S=9 random points, bandwidth 0.3"),
-    Case((torch.tensor([1.0, 9.0]), torch.tensor([0.0, 1.5, 2.0, 3.0]), 0.1),
-         label="a query far from every key (9.0) with a narrow bandwidth 0.1"),
-    Case((torch.tensor([-30.0, 2.0, 40.0]), torch.tensor([0.0, 1.0, 2.5]), 0.5),
-         label="queries far on both sides of the keys, bandwidth 0.5"),
-    Case((torch.tensor([0.3]), torch.tensor([2.0]), 1.0), label="one query, one key"),
-    Case((torch.tensor([50.0, 51.0]), torch.tensor([0.0, 1.0, 2.0]), 1.0),
-         label="every query far from every key (50 and 51 vs 0 .. 2), bandwidth 1"),
-]
-
-_WEIGHT_MISTAKES = [
-    Mistake("normalised over the queries (wrong axis)", "each row belongs to one query and "
-            "must sum to 1 over the keys: softmax (or divide by the sum) along dim=-1.",
-            wrong=lambda q, k, h: torch.softmax(-_sq_dist(q, k) / (2 * h**2), dim=0)),
-    Mistake("did not normalise the kernel values", "the weights are the kernel values divided "
-            "by their sum over the keys, so that every row sums to 1.",
-            wrong=lambda q, k, h: torch.exp(-_sq_dist(q, k) / (2 * h**2))),
-    Mistake("forgot to square the distance", "the Gaussian kernel uses (x - x_i)^2, not "
-            "|x - x_i|.",
-            wrong=lambda q, k, h: torch.softmax(-_sq_dist(q, k).sqrt() / (2 * h**2), dim=-1)),
-    Mistake("did not square the bandwidth", "divide the squared distance by 2 h^2, not 2 h.",
-            wrong=lambda q, k, h: torch.softmax(-_sq_dist(q, k) / (2 * h), dim=-1)),
-    Mistake("dropped the factor 2", "the exponent is -(x - x_i)^2 / (2 h^2).",
-            wrong=lambda q, k, h: torch.softmax(-_sq_dist(q, k) / h**2, dim=-1)),
-    Mistake("subtracted the largest exponent of the whole matrix, not of each row",
-            "a query far from every key has all its exponents far below the matrix's "
-            "largest, so they still underflow to 0 and 0/0 = nan: take the max over each "
-            "row (dim=-1, keepdim=True), or use torch.softmax(..., dim=-1).",
-            wrong=lambda q, k, h: (lambda e: e / e.sum(-1, keepdim=True))(
-                torch.exp(-_sq_dist(q, k) / (2 * h**2) + (_sq_dist(q, k) / (2 * h**2)).min()))),
-    Mistake("0 / 0 after exp underflowed", "far from every key all exp(...) values round to "
-            "0 and the division gives nan. Subtract the row's largest exponent before exp "
-            "(torch.softmax does that for you).",
-            wrong=lambda q, k, h: (lambda e: e / e.sum(-1, keepdim=True))(
-                torch.exp(-_sq_dist(q, k) / (2 * h**2)))),
-    Mistake("nan where the answer is a number", "look for 0/0 (every exp(...) underflowed "
-            "to 0) or inf/inf; subtract each row's largest exponent before exp.",
-            detect=_has_nan),
-]
+def _vector_scores(xq, xt, sigma, power=2.0, factor=2.0):
+    diff = xq[:, None, :] - xt[None, :, :]  # (T, 1, d) - (1, S, d) -> (T, S, d)
+    return -(diff**2 / sigma**power).sum(-1) / factor  # (T, S)
 
 
-def check_gaussian_weights(fn) -> CheckResult:
-    """Check ``fn(queries, keys, bandwidth)``: (T,), (S,), a number -> weights (T, S)."""
-    return check_function(fn, exercise="gaussian_weights", reference=_gaussian_weights,
-                          cases=_WEIGHT_CASES, mistakes=_WEIGHT_MISTAKES)
+def _nw_vector(x_query, x_train, y_train, sigma):
+    weights = torch.softmax(_vector_scores(x_query, x_train, sigma), dim=-1)  # (T, S)
+    return weights @ y_train  # (T,)
 
 
-# --- 2. the Nadaraya–Watson prediction --------------------------------------------
-
-def _nw_predict(x_query, x_train, y_train, bandwidth):
-    return _gaussian_weights(x_query, x_train, bandwidth) @ y_train  # (T, S) @ (S,) -> (T,)
-
-
-def _nw_case(seed: int, T: int, S: int, h: float) -> Case:
+def _vec_case(seed, T, S, sigma, label, shift=0.0):
     g = _gen(seed)
-    x_train = torch.sort(5 * torch.rand(S, generator=g)).values
-    y_train = torch.sin(x_train) + 0.3 * torch.randn(S, generator=g)
-    return Case((5 * torch.rand(T, generator=g), x_train, y_train, h),
-                label=f"T={T} queries, S={S} training points, bandwidth {h}")
+    d = len(sigma)
+    x_train = 4 * torch.rand(S, d, generator=g)
+    y_train = torch.sin(x_train[:, 0]) + 0.2 * torch.randn(S, generator=g)
+    x_query = 4 * torch.rand(T, d, generator=g) + shift
+    return Case((x_query, x_train, y_train, torch.tensor(sigma)), label=label)
 
 
-def _far_nw_case() -> Case:
-    # Queries far outside the training inputs (0 .. 5) with a narrow bandwidth: every
-    # exp(-(x - x_i)^2 / (2 h^2)) underflows to 0 unless the row's largest exponent is
-    # subtracted first; the right prediction is the target of the nearest training point.
-    case = _nw_case(13, 4, 9, 0.2)
-    _, x_train, y_train, h = case.args
-    return Case((torch.tensor([-6.0, 2.5, 11.0, 40.0]), x_train, y_train, h),
-                label="queries far outside the data (-6, 11, 40), bandwidth 0.2")
+_VEC_CASES = [
+    _vec_case(0, 4, 7, [0.5, 3.0], "d=2, sigma = (0.5, 3.0): one narrow, one wide dimension"),
+    _vec_case(1, 5, 9, [0.4, 0.8, 1.5], "d=3, T=5, S=9"),
+    _vec_case(2, 3, 6, [0.7], "d=1: the chapter's one-dimensional case"),
+    _vec_case(3, 3, 8, [0.2, 100.0], "a second dimension with sigma = 100 (almost ignored)"),
+    _vec_case(4, 3, 5, [0.1, 0.1], "queries far from every key (shifted by 30), sigma 0.1",
+              shift=30.0),
+    _vec_case(5, 1, 1, [0.5, 2.0], "one query, one training point"),
+]
 
-
-_NW_CASES = [_nw_case(10, 5, 8, 0.5), _nw_case(11, 7, 7, 1.2), _nw_case(12, 3, 20, 0.25),
-             _far_nw_case(), _nw_case(14, 1, 1, 0.7)]
-
-_NW_MISTAKES = [
-    Mistake("averaged the keys instead of the values", "the prediction is a weighted average "
-            "of the training targets y_train (the values), not of the inputs x_train.",
-            wrong=lambda q, x, y, h: _gaussian_weights(q, x, h) @ x),
-    Mistake("did not normalise the weights", "divide the kernel values by their sum over the "
-            "training points; otherwise it is a weighted sum, not an average.",
-            wrong=lambda q, x, y, h: torch.exp(-_sq_dist(q, x) / (2 * h**2)) @ y),
-    Mistake("normalised over the queries (wrong axis)", "every query's weights must sum to 1 "
-            "over the training points: softmax along dim=-1 of the (T, S) scores.",
-            wrong=lambda q, x, y, h: torch.softmax(-_sq_dist(q, x) / (2 * h**2), dim=0) @ y),
-    Mistake("predicted the plain mean of the targets", "the weights should depend on how far "
-            "each training point is from the query; a plain mean ignores the query.",
-            detect=lambda got, exp, case: torch.allclose(
-                torch.as_tensor(got, dtype=torch.float32),
-                case.args[2].mean().expand_as(exp), atol=1e-5)),
-    Mistake("0 / 0 after exp underflowed", "far from every training point all exp(...) "
-            "values round to 0 and the division gives nan. Subtract each row's largest "
-            "exponent before exp (torch.softmax does that for you).",
-            wrong=lambda q, x, y, h: (lambda e: (e @ y) / e.sum(-1))(
-                torch.exp(-_sq_dist(q, x) / (2 * h**2)))),
-    Mistake("nan where the answer is a number", "look for 0/0 (every exp(...) underflowed "
-            "to 0) or inf/inf; subtract each row's largest exponent before exp.",
-            detect=_has_nan),
+_VEC_MISTAKES = [
+    Mistake("divided by sigma, not sigma^2", "each dimension's squared difference is "
+            "divided by that dimension's sigma squared: (x_j - x_ij)^2 / sigma_j^2.",
+            wrong=lambda q, x, y, s: torch.softmax(_vector_scores(q, x, s, 1.0), -1) @ y),
+    Mistake("dropped the factor 2", "the exponent is -sum_j (x_j - x_ij)^2 / (2 sigma_j^2): "
+            "the temperature of the softmax is 2 sigma^2, not sigma^2.",
+            wrong=lambda q, x, y, s: torch.softmax(_vector_scores(q, x, s, 2.0, 1.0), -1) @ y),
+    Mistake("normalised over the queries (wrong axis)", "each query's weights sum to 1 over "
+            "the training points: softmax along dim=-1 of the (T, S) scores.",
+            wrong=lambda q, x, y, s: torch.softmax(_vector_scores(q, x, s), 0) @ y),
+    Mistake("one bandwidth for every dimension", "sigma has one entry per dimension: divide "
+            "dimension j by sigma_j (broadcast sigma over the last axis), not by one number.",
+            wrong=lambda q, x, y, s: torch.softmax(
+                _vector_scores(q, x, s[:1].expand_as(s)), -1) @ y),
+    Mistake("did not normalise the weights", "divide the kernel values by their sum over "
+            "the training points: the prediction is an average, not a sum.",
+            wrong=lambda q, x, y, s: _vector_scores(q, x, s).exp() @ y),
+    Mistake("0 / 0 after exp underflowed", "far from every training point every exp(...) "
+            "rounds to 0. Subtract each row's largest score before exp (torch.softmax "
+            "does that for you).",
+            wrong=lambda q, x, y, s: _naive_softmax(_vector_scores(q, x, s)) @ y),
 ]
 
 
-def check_nw_predict(fn) -> CheckResult:
-    """Check ``fn(x_query, x_train, y_train, bandwidth)``: (T,), (S,), (S,), h -> (T,)."""
-    return check_function(fn, exercise="nw_predict", reference=_nw_predict, cases=_NW_CASES,
-                          mistakes=_NW_MISTAKES)
+def check_nw_vector(fn) -> CheckResult:
+    """``fn(x_query (T, d), x_train (S, d), y_train (S,), sigma (d,)) -> (T,)``."""
+    return check_function(fn, exercise="NW with a bandwidth per dimension",
+                          reference=_nw_vector, cases=_VEC_CASES, mistakes=_VEC_MISTAKES)
 
 
-# --- 3. leave-one-out choice of the bandwidth -------------------------------------
-
-def _loo_errors(x, y, bandwidths, leave_out=True):
-    errors = []
-    for h in bandwidths:
-        scores = -_sq_dist(x, x) / (2 * h**2)  # (S, S)
-        if leave_out:
-            scores = scores.masked_fill(torch.eye(len(x), dtype=torch.bool), -torch.inf)
-        predictions = torch.softmax(scores, dim=-1) @ y  # (S,): each from the others
-        errors.append(((predictions - y) ** 2).mean())
-    return torch.stack(errors)  # (K,)
+# --- 2. the bandwidth at which the nearest point gets a share p ----------------------
 
 
-def _loo_bandwidth(x, y, bandwidths):
-    errors = _loo_errors(x, y, bandwidths)
-    return float(bandwidths[int(errors.argmin())]), errors
+def _nearest_share(query, x_train, sigma, distance=lambda d: d**2):
+    d = distance((torch.as_tensor(query, dtype=torch.float64) - x_train.double()).abs())
+    weights = torch.softmax(-d / (2 * sigma**2), dim=-1)  # (S,)
+    return float(weights[int(d.argmin())])
 
 
-def _loo_case(seed: int, n: int, bandwidths: list[float]) -> Case:
-    data = make_regression_data(n_train=n, n_test=1, seed=seed)
-    return Case((data.x_train, data.y_train, bandwidths),
-                label=f"{n} training points (seed {seed}), bandwidths {bandwidths}")
+def _bisect_sigma(query, x_train, p, distance=lambda d: d**2):
+    lo, hi = 1e-6, 1e6  # the share falls from 1 (sigma -> 0) to 1/S (sigma -> infinity)
+    for _ in range(200):
+        mid = math.sqrt(lo * hi)
+        if _nearest_share(query, x_train, mid, distance) > p:
+            lo = mid
+        else:
+            hi = mid
+    return math.sqrt(lo * hi)
 
 
-def _isolated_case() -> Case:
-    # One point far from the others (x = 20): left out, its prediction comes from points
-    # 15 away; with h = 0.1 every exp(...) underflows unless the row max is subtracted.
-    data = make_regression_data(n_train=12, n_test=1, seed=4)
-    x = torch.cat([data.x_train, torch.tensor([20.0])])
-    y = torch.cat([data.y_train, torch.tensor([0.5])])
-    return Case((x, y, [0.1, 0.5, 2.0]), label="13 points, one isolated far away (x = 20)")
+def _half_weight_sigma(query, x_train, p):
+    return _bisect_sigma(query, x_train, p)
 
 
-_LOO_CASES = [
-    _loo_case(1, 40, [0.05, 0.1, 0.2, 0.4, 0.8, 1.6]),
-    _loo_case(2, 60, [0.03, 0.3, 3.0]),
-    _loo_case(3, 30, [1.0, 0.5, 0.25, 0.125, 0.0625]),
-    _isolated_case(),
-    Case((torch.tensor([0.0, 1.0, 3.0]), torch.tensor([1.0, -1.0, 2.0]), [0.7]),
-         label="3 points, a single bandwidth"),
+_HALF_CASES = [
+    Case((1.0, torch.tensor([0.8, 2.0, 3.5, 4.0]), 0.5), label="query 1.0, S=4, p = 0.5"),
+    Case((0.0, torch.tensor([1.0, -2.0]), 0.75), label="two points, p = 0.75 (a closed form)"),
+    Case((2.5, torch.tensor([0.0, 1.0, 2.2, 3.0, 4.0, 5.0, 6.5]), 0.9),
+         label="S=7 (odd), p = 0.9"),
+    Case((3.0, torch.tensor([3.0, 3.4, 5.0]), 0.5), label="the query sits on a training point"),
+    Case((1000.0, torch.tensor([0.0, 1.0, 2.5, 4.0, 5.0]), 0.5),
+         label="a query far from the data (1000 vs 0 .. 5)"),
 ]
 
-_LOO_MISTAKES = [
-    Mistake("kept each point in its own average (not leave-one-out)", "when you predict y_i, "
-            "training point i must get weight 0 (set its score to -inf before the softmax); "
-            "otherwise the tiniest bandwidth just copies y_i and always looks best.",
-            wrong=lambda x, y, hs: (float(hs[int(_loo_errors(x, y, hs, False).argmin())]),
-                                    _loo_errors(x, y, hs, False))),
-    Mistake("picked the bandwidth with the largest error", "the best bandwidth has the "
-            "smallest leave-one-out error: argmin, not argmax.",
-            wrong=lambda x, y, hs: (float(hs[int(_loo_errors(x, y, hs).argmax())]),
-                                    _loo_errors(x, y, hs))),
-    Mistake("returned the index of the best bandwidth", "return the bandwidth itself, "
-            "bandwidths[i], not its position i.",
-            wrong=lambda x, y, hs: (int(_loo_errors(x, y, hs).argmin()), _loo_errors(x, y, hs))),
-    Mistake("summed the squared errors instead of averaging them", "the LOO error is the mean "
-            "of the S squared errors (divide by S).",
-            wrong=lambda x, y, hs: (_loo_bandwidth(x, y, hs)[0],
-                                    _loo_errors(x, y, hs) * len(x))),
-    Mistake("left the point out after the softmax", "zeroing point i's weight after the "
-            "softmax leaves the other weights summing to less than 1; set its *score* to "
-            "-inf before the softmax so the others are renormalised.",
-            wrong=lambda x, y, hs: _loo_after_softmax(x, y, hs)),
-    Mistake("0 / 0 for an isolated point", "left out, a point far from all others has every "
-            "exp(...) underflow to 0, and 0/0 = nan. Subtract each row's largest exponent "
-            "before exp (torch.softmax of the masked scores does that for you).",
-            detect=lambda got, exp, case: _has_nan(got[1], exp[1], case)),
+_HALF_MISTAKES = [
+    Mistake("returned the temperature 2 sigma^2, not sigma",
+            "the softmax temperature is 2 sigma^2; the exercise asks for sigma itself.",
+            wrong=lambda q, x, p: 2 * _half_weight_sigma(q, x, p) ** 2),
+    Mistake("returned sigma^2, not sigma", "take the square root: the bandwidth is a "
+            "standard deviation, sigma, not the variance sigma^2.",
+            wrong=lambda q, x, p: _half_weight_sigma(q, x, p) ** 2),
+    Mistake("dropped the factor 2 in the kernel", "with exp(-d^2 / sigma^2) your sigma comes "
+            "out sqrt(2) times too large: the kernel is exp(-d^2 / (2 sigma^2)).",
+            wrong=lambda q, x, p: math.sqrt(2) * _half_weight_sigma(q, x, p)),
+    Mistake("used |x - x_i| instead of its square", "the Gaussian kernel uses the squared "
+            "distance (x - x_i)^2.",
+            wrong=lambda q, x, p: _bisect_sigma(q, x, p, distance=lambda d: d)),
 ]
 
 
-def _loo_after_softmax(x, y, bandwidths):
-    errors = []
-    for h in bandwidths:
-        weights = torch.softmax(-_sq_dist(x, x) / (2 * h**2), dim=-1) * (1 - torch.eye(len(x)))
-        errors.append(((weights @ y - y) ** 2).mean())
-    errors = torch.stack(errors)
-    return float(bandwidths[int(errors.argmin())]), errors
+def check_half_weight_bandwidth(fn) -> CheckResult:
+    """``fn(query (a number), x_train (S,), p (a number)) -> sigma (a number)``.
+
+    The nearest point's share falls from 1 (sigma -> 0) to 1/S (sigma -> infinity), so
+    for 1/S < p < 1 exactly one sigma gives it the share p."""
+    return check_function(fn, exercise="bandwidth for a share p",
+                          reference=_half_weight_sigma, cases=_HALF_CASES,
+                          mistakes=_HALF_MISTAKES, compare=make_compare(atol=1e-4, rtol=2e-3))
 
 
-def check_loo_bandwidth(fn) -> CheckResult:
-    """Check ``fn(x, y, bandwidths)``: (S,), (S,), K numbers -> (best bandwidth, errors (K,))."""
-    return check_function(fn, exercise="loo_bandwidth", reference=_loo_bandwidth,
-                          cases=_LOO_CASES, mistakes=_LOO_MISTAKES,
-                          output_names=("the best bandwidth", "the leave-one-out errors"))
+# --- 3. Gaussian weights from dot products, keys of unequal norms --------------------
+
+
+def _weights_from_dots(dots, key_sq_norms, sigma):
+    # -(|q|^2 - 2 q.k + |k|^2) / (2 sigma^2): |q|^2 is the same for every key and cancels
+    return torch.softmax((dots - key_sq_norms / 2) / sigma**2, dim=-1)  # (T, S)
+
+
+def _dots_case(seed, T, S, d, sigma, label, scale=1.0):
+    g = _gen(seed)
+    queries = torch.randn(T, d, generator=g)
+    keys = torch.randn(S, d, generator=g) * (scale * torch.rand(S, 1, generator=g) * 3 + 0.2)
+    return Case((queries @ keys.T, (keys**2).sum(-1), sigma), label=label)
+
+
+def _equal_norms_case():
+    g = _gen(7)
+    keys = torch.nn.functional.normalize(torch.randn(5, 3, generator=g), dim=-1) * 2.0
+    queries = torch.randn(3, 3, generator=g)
+    return Case((queries @ keys.T, (keys**2).sum(-1), 1.0),
+                label="keys of equal norm 2 (the norm term is the same for all)")
+
+
+_DOTS_CASES = [
+    _dots_case(10, 3, 5, 4, 1.0, "T=3, S=5, keys of norms 0.2 .. 3, sigma 1"),
+    _dots_case(11, 4, 7, 3, 0.7, "T=4, S=7 (odd), sigma 0.7"),
+    _equal_norms_case(),
+    _dots_case(12, 2, 4, 8, 0.3, "large scores: keys of norm up to 30, sigma 0.3",
+               scale=10.0),
+    _dots_case(13, 1, 1, 2, 1.0, "one query, one key"),
+]
+
+_DOTS_MISTAKES = [
+    Mistake("ignored the key norms", "with unequal key norms, softmax(q.k / sigma^2) favours "
+            "long keys: -|q - k|^2 = 2 q.k - |q|^2 - |k|^2, and only |q|^2 cancels. "
+            "Subtract |k|^2 / 2 from each key's dot product.",
+            wrong=lambda dots, n, s: torch.softmax(dots / s**2, -1)),
+    Mistake("forgot the 1/2 on the key norm", "-|q - k|^2 / (2 sigma^2) = (q.k - |k|^2 / 2) "
+            "/ sigma^2 + a constant: the key norm enters halved.",
+            wrong=lambda dots, n, s: torch.softmax((dots - n) / s**2, -1)),
+    Mistake("divided the dot product by 2 sigma^2", "the 2 in 2 sigma^2 cancels against the "
+            "2 in 2 q.k: the dot-product form has temperature sigma^2.",
+            wrong=lambda dots, n, s: torch.softmax((dots - n / 2) / (2 * s**2), -1)),
+    Mistake("normalised over the queries (wrong axis)", "each row (one query) sums to 1 "
+            "over the keys: softmax along dim=-1.",
+            wrong=lambda dots, n, s: torch.softmax((dots - n / 2) / s**2, 0)),
+    Mistake("exp overflowed (no max-subtraction)", "large scores make exp(...) inf and "
+            "inf / inf = nan: subtract each row's largest score first (torch.softmax).",
+            wrong=lambda dots, n, s: _naive_softmax((dots - n / 2) / s**2)),
+]
+
+
+def check_weights_from_dots(fn) -> CheckResult:
+    """``fn(dots (T, S), key_sq_norms (S,), sigma) -> weights (T, S)``."""
+    return check_function(fn, exercise="kernel weights from dot products",
+                          reference=_weights_from_dots, cases=_DOTS_CASES,
+                          mistakes=_DOTS_MISTAKES)
