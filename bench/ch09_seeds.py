@@ -19,6 +19,7 @@ in parallel over ``--jobs`` processes.
 
     .venv/bin/python bench/ch09_seeds.py                  # -> bench/ch09_seeds.md
     .venv/bin/python bench/ch09_seeds.py --seeds 2 --output /tmp/ch09.md
+    .venv/bin/python bench/ch09_seeds.py --first-seed 1 --seeds 2 --jobs 2  # seeds 1, 2
 """
 
 from __future__ import annotations
@@ -114,11 +115,17 @@ def grammatical_share(log_prob_fn, vocab, n, temperature, top_k=None):
     return float(np.mean([is_grammatical(vocab.decode(r)) for r in out.tokens]))
 
 
-@torch.no_grad()
 def run(seed: int) -> dict:
     torch.set_num_threads(1)
     corpus, src_vocab, tgt_vocab = _corpus()
     model = train_transformer(seed, corpus, src_vocab, tgt_vocab)
+    lm_train, lm_test = sentences(corpus.train, "target"), sentences(corpus.test, "target")
+    lm = train_lm(seed, lm_train, tgt_vocab)
+    with torch.no_grad():
+        return evaluate(seed, corpus, src_vocab, tgt_vocab, model, lm, lm_train, lm_test)
+
+
+def evaluate(seed, corpus, src_vocab, tgt_vocab, model, lm, lm_train, lm_test) -> dict:
     test = make_batch(corpus.test, src_vocab, tgt_vocab)
     refs = [list(p.tgt) for p in corpus.test]
     fn = model.log_prob_fn(test.src, test.src_len)
@@ -134,8 +141,6 @@ def run(seed: int) -> dict:
     mean_head = cross.mean(2).argmax(-1)  # (B, L, T)
     agree_mean = (((mean_head == gold[:, None]) & real[:, None]).sum((0, 2)) / real.sum())
 
-    lm_train, lm_test = sentences(corpus.train, "target"), sentences(corpus.test, "target")
-    lm = train_lm(seed, lm_train, tgt_vocab)
     ids = lm_tensor(lm_test, tgt_vocab)
     logits, _ = lm(ids[:, :-1])
     nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], ignore_index=0, reduction="sum")
@@ -200,11 +205,12 @@ def table(results: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1))
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args()
     with ProcessPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(run, range(args.seeds)))
+        results = list(pool.map(run, range(args.first_seed, args.first_seed + args.seeds)))
     args.output.write_text(table(results), encoding="utf-8")
     print(table(results))
 
