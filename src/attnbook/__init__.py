@@ -4,8 +4,10 @@ Each chapter teaches an idea in its notebook; when a later chapter needs it, it
 imports the version kept here. The modules, one idea each:
 
 - ``attnbook.env``              -- ``set_seed``, ``get_device``
-- ``attnbook.shapes``           -- ``check_shape``, ``check_float``, ``check_tensor``, ...:
-                                   the input policy below, in one place
+- ``attnbook.shapes``           -- ``check_shape``, ``check_float``, ``check_tensor``,
+                                   ``check_same_dtype``, ``check_module_input``,
+                                   ``check_positive_int``, ``check_ids``, ``check_not_nan``:
+                                   clear errors for bad input (the policy below)
 - ``attnbook.plotting``         -- ``show_heatmaps`` for attention weights
 - ``attnbook.diagrams``         -- schematic figures of the mechanisms, drawn with matplotlib
 - ``attnbook.train``            -- ``train_steps``: a small loop with a progress bar and history
@@ -31,6 +33,22 @@ imports the version kept here. The modules, one idea each:
 - ``attnbook.exercises``        -- the exercise checkers, one module per chapter
 - ``attnbook.grade``            -- ``python -m attnbook.grade``: every exercise's verdict in
                                    learners' notebooks, for teachers
+
+Bad input, one policy for the whole package. A function that computes with PyTorch
+takes ``torch.Tensor`` arguments: a NumPy array, a list or a number is refused with a
+``TypeError`` that names the argument and says how to convert it
+(``torch.as_tensor(keys)``). Only ``attnbook.softmax`` (chapter 2 uses it on both),
+``show_heatmaps`` and the checks ``check_shape``, ``check_float`` and ``check_not_nan``
+also take NumPy arrays, and return the same kind. Tensors that meet in one computation
+share a dtype: float32 with float64 is refused, naming both. Wrong sizes, lengths,
+token ids and counts raise a ``ValueError`` that says what was expected ("queries have
+8 features (shape (2, 3, 8)) but this GeneralScore was built for query_size=16"). A
+``nan`` passes through soft attention (nan in, nan out, in the rows it touches);
+functions that choose -- an argmax, a sample, a window, a kernel's threshold, a
+ranking -- refuse it, as do chapter 2's softmax and entropy. An empty batch gives an
+empty result where the maths has one (masks, softmaxes, attention); an empty corpus,
+sample or set of keys is refused. The helpers live in ``attnbook.shapes``;
+``tests/test_bad_input.py`` holds every public function and class to this.
 """
 
 from attnbook.env import get_device, set_seed
