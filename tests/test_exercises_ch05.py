@@ -6,13 +6,14 @@ import pytest
 import torch
 
 from attnbook.exercises import ExerciseError, ch05
+from attnbook.hard_attention import window_positions
 
 CHECKERS = [
-    (ch05.check_reinforce, ch05.reinforce_reference, ch05.REINFORCE_MISTAKES),
-    (ch05.check_gumbel_softmax, ch05.gumbel_softmax_reference, ch05.GUMBEL_MISTAKES),
-    (ch05.check_local_p_weights, ch05.local_p_reference, ch05.LOCAL_MISTAKES),
+    (ch05.check_reinforce_loo, ch05.reinforce_loo_reference, ch05.REINFORCE_MISTAKES),
+    (ch05.check_gumbel_top_k, ch05.gumbel_top_k_reference, ch05.TOPK_MISTAKES),
+    (ch05.check_local_m_weights, ch05.local_m_reference, ch05.LOCAL_MISTAKES),
 ]
-IDS = ["reinforce", "gumbel", "local_p"]
+IDS = ["reinforce_loo", "gumbel_top_k", "local_m"]
 
 
 @pytest.mark.parametrize("check, reference, mistakes", CHECKERS, ids=IDS)
@@ -25,43 +26,51 @@ def test_reference_passes(check, reference, mistakes, capsys):
 @pytest.mark.parametrize("check, reference, mistakes", CHECKERS, ids=IDS)
 def test_every_mistake_with_a_wrong_implementation_is_named(check, reference, mistakes):
     for mistake in mistakes:
-        if mistake.wrong is None:
-            continue
         with pytest.raises(ExerciseError, match=re.escape(mistake.name)):
             check(mistake.wrong)
 
 
-def test_reinforce_per_example_losses_are_named():
-    def per_example(logits, actions, rewards, baseline):
-        log_probs = torch.log_softmax(logits, -1).gather(-1, actions[:, None]).squeeze(-1)
-        return -(rewards - baseline).detach() * log_probs
-
-    with pytest.raises(ExerciseError, match="per-example losses returned"):
-        ch05.check_reinforce(per_example)
-
-
-def test_reinforce_other_correct_forms_pass():
-    def with_categorical(logits, actions, rewards, baseline):
+def test_reinforce_loo_written_another_way_passes():
+    def with_categorical(logits, actions, rewards):
+        B = len(rewards)
+        others = (rewards.sum() - rewards) / (B - 1)
         log_probs = torch.distributions.Categorical(logits=logits).log_prob(actions)
-        return -((rewards.detach() - baseline.detach()) * log_probs).mean()
+        return -((rewards - others).detach() * log_probs).mean()
 
-    assert ch05.check_reinforce(with_categorical)
-
-
-def test_gumbel_with_one_hot_helper_passes():
-    def with_one_hot(logits, uniform, tau):
-        soft = torch.softmax((logits - torch.log(-torch.log(uniform))) / tau, dim=-1)
-        hard = torch.nn.functional.one_hot(soft.argmax(-1), soft.shape[-1]).to(soft.dtype)
-        return (hard - soft).detach() + soft
-
-    assert ch05.check_gumbel_softmax(with_one_hot)
+    assert ch05.check_reinforce_loo(with_categorical)
 
 
-def test_local_p_written_by_hand_passes():
-    def by_hand(scores, centre, D):
-        positions = torch.arange(scores.shape[-1]).float()
-        inside = (positions - centre.round()[:, None]).abs() <= D
-        weights = torch.softmax(scores.masked_fill(~inside, float("-inf")), dim=-1)
-        return weights * torch.exp(-(positions - centre[:, None]) ** 2 / (D**2 / 2))
+def test_gumbel_top_k_with_sort_passes():
+    def with_sort(logits, uniform, k):
+        perturbed = logits - torch.log(-torch.log(uniform))
+        return perturbed.argsort(dim=-1, descending=True)[:, :k]
 
-    assert ch05.check_local_p_weights(by_hand)
+    assert ch05.check_gumbel_top_k(with_sort)
+
+
+def test_gumbel_top_k_frequencies_match_sampling_without_replacement():
+    z = torch.tensor([1.0, 0.0, -1.0])
+    u = torch.rand(40_000, 3, generator=torch.Generator().manual_seed(0))
+    pairs = ch05.gumbel_top_k_reference(z.expand(40_000, 3), u, 2)
+    p = torch.softmax(z, 0)
+    first = (pairs[:, 0] == 0) & (pairs[:, 1] == 1)
+    assert abs(first.float().mean() - p[0] * p[1] / (1 - p[0])) < 0.01
+
+
+def test_local_m_by_hand_with_clamp_passes():
+    def by_hand(scores, D):
+        T, S = scores.shape[1:]
+        start = (torch.arange(T) - D).clamp(0, S - 2 * D - 1)  # (T,)
+        offset = torch.arange(S)[None] - start[:, None]  # (T, S)
+        inside = (offset >= 0) & (offset <= 2 * D)
+        return torch.softmax(scores.masked_fill(~inside, float("-inf")), -1)
+
+    assert ch05.check_local_m_weights(by_hand)
+
+
+def test_local_m_window_agrees_with_the_package_window():
+    w = ch05.local_m_reference(torch.zeros(1, 7, 7), 2)[0]  # uniform scores
+    for t in range(7):
+        window = window_positions(torch.tensor([float(t)]), 2, 7)[0]
+        assert set(w[t].nonzero().flatten().tolist()) == set(window.tolist())
+        assert torch.allclose(w[t, window], torch.full((5,), 0.2))

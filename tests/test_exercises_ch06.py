@@ -1,91 +1,95 @@
 """Chapter 6's checkers pass the reference answers and name the classic mistakes."""
 
 import math
+import re
 from collections import Counter
 
 import pytest
 import torch
 
-from attnbook.exercises import ExerciseError
-from attnbook.exercises.ch06 import (
-    check_alignment_error_rate,
-    check_bahdanau_step,
-    check_brevity_penalty,
-    check_modified_precision,
-)
+from attnbook.exercises import ExerciseError, ch06
+from attnbook.metrics import alignment_error_rate, modified_precision_counts
+
+CHECKERS = [
+    (ch06.check_dot_bahdanau_step, ch06.dot_step_reference, ch06._STEP_MISTAKES),
+    (ch06.check_corpus_precision, ch06.corpus_precision_reference, ch06._PREC_MISTAKES),
+    (ch06.check_attention_aer, ch06.attention_aer_reference, ch06._MAP_MISTAKES),
+]
+IDS = ["dot_step", "corpus_precision", "attention_aer"]
 
 
-def _step(emb, s_prev, annotations, src_len, W_q, W_k, v, cell, *, mask=True, tanh=True,
-          softmax_dim=-1, emb_first=True):
-    S = annotations.shape[1]
-    pre = (s_prev @ W_q)[:, None, :] + torch.einsum("bsk,ka->bsa", annotations, W_k)
-    scores = (torch.tanh(pre) if tanh else pre) @ v  # (B, S)
-    if mask:
-        scores = scores.masked_fill(torch.arange(S)[None] >= src_len[:, None], -1e9)
-    weights = scores.softmax(softmax_dim)
-    context = torch.einsum("bs,bsk->bk", weights, annotations)
-    parts = [emb, context] if emb_first else [context, emb]
-    return cell(torch.cat(parts, -1), s_prev), context, weights
+@pytest.mark.parametrize("check, reference, mistakes", CHECKERS, ids=IDS)
+def test_reference_passes(check, reference, mistakes, capsys):
+    assert check(reference).passed is True
+    assert "✓" in capsys.readouterr().out
+    assert len(mistakes) >= 2
 
 
-def test_bahdanau_step():
-    assert check_bahdanau_step(_step)
-    wrong = {
-        "padding received attention": lambda *a: _step(*a, mask=False),
-        "forgot the tanh": lambda *a: _step(*a, tanh=False),
-        "softmax over the batch axis": lambda *a: _step(*a, softmax_dim=0),
-        "wrong order": lambda *a: _step(*a, emb_first=False),
-    }
-    for name, fn in wrong.items():
-        with pytest.raises(ExerciseError, match=name):
-            check_bahdanau_step(fn)
-    with pytest.raises(ExerciseError, match="shape"):  # returned only the weights' row sums
-        check_bahdanau_step(lambda *a: tuple(x.sum(-1) for x in _step(*a)))
+@pytest.mark.parametrize("check, reference, mistakes", CHECKERS, ids=IDS)
+def test_every_mistake_with_a_wrong_implementation_is_named(check, reference, mistakes):
+    for mistake in mistakes:
+        if mistake.wrong is None:
+            continue
+        with pytest.raises(ExerciseError, match=re.escape(mistake.name)):
+            check(mistake.wrong)
 
 
-def _prec(hyp, ref, n, *, clip=True, use_set=False, by_ref=False, off_by_one=False):
-    k = 0 if off_by_one else 1
-    h = Counter(tuple(hyp[i:i + n]) for i in range(len(hyp) - n + k))
-    r = Counter(tuple(ref[i:i + n]) for i in range(len(ref) - n + k))
-    if use_set:
-        m = len(set(h) & set(r))
-    else:
-        m = sum(min(c, r[g]) if clip else c * (g in r) for g, c in h.items())
-    total = sum((r if by_ref else h).values())
-    return m / total if total else 0.0
+def _step(emb, s_prev, ann, src_len, W_q, W_k, cell, dim=-1):
+    q, k = s_prev @ W_q, ann @ W_k  # (B, A), (B, S, A)
+    scores = torch.einsum("ba,bsa->bs", q, k) / math.sqrt(q.shape[-1])
+    pad = torch.arange(ann.shape[1])[None] >= src_len[:, None]
+    weights = scores.masked_fill(pad, float("-inf")).softmax(dim)
+    context = torch.einsum("bs,bsd->bd", weights, ann)
+    return cell(torch.cat([emb, context], -1), s_prev), context, weights
 
 
-def test_modified_precision():
-    assert check_modified_precision(_prec)
-    wrong = {
-        "not clipped": lambda h, r, n: _prec(h, r, n, clip=False),
-        "distinct n-grams": lambda h, r, n: _prec(h, r, n, use_set=True),
-        "reference's n-grams": lambda h, r, n: _prec(h, r, n, by_ref=True),
-        "off by one": lambda h, r, n: _prec(h, r, n, off_by_one=True),
-    }
-    for name, fn in wrong.items():
-        with pytest.raises(ExerciseError, match=name):
-            check_modified_precision(fn)
+def test_dot_step_by_hand_passes_and_batch_axis_is_named():
+    assert ch06.check_dot_bahdanau_step(_step)
+    with pytest.raises(ExerciseError, match="batch axis"):
+        ch06.check_dot_bahdanau_step(lambda *a: _step(*a, dim=0))
 
 
-def test_brevity_penalty():
-    assert check_brevity_penalty(
-        lambda c, r: 1.0 if c >= r else (math.exp(1 - r / c) if c else 0.0))
-    with pytest.raises(ExerciseError, match="long hypotheses too"):
-        check_brevity_penalty(lambda c, r: math.exp(1 - r / c) if c else 0.0)
-    with pytest.raises(ExerciseError, match="inverted"):
-        check_brevity_penalty(lambda c, r: 1.0 if c >= r else math.exp(1 - c / r))
+def test_dot_step_matches_pytorch_sdpa():
+    case = ch06._STEP_CASES[0]
+    emb, s_prev, ann, src_len, W_q, W_k, cell = case.args
+    _, context, _ = ch06.dot_step_reference(*case.args)
+    keep = torch.arange(ann.shape[1])[None] < src_len[:, None]  # True = attend
+    out = torch.nn.functional.scaled_dot_product_attention(
+        (s_prev @ W_q)[:, None], ann @ W_k, ann, attn_mask=keep[:, None])
+    torch.testing.assert_close(out[:, 0], context)
 
 
-def test_alignment_error_rate():
-    def aer(a, s, p):
-        return 1 - (len(a & s) + len(a & p)) / (len(a) + len(s))
+def test_corpus_precision_by_hand_passes():
+    def by_hand(hypotheses, references, n):
+        def grams(t):
+            return Counter(tuple(t[i:i + n]) for i in range(len(t) - n + 1))
 
-    assert check_alignment_error_rate(aer)
-    with pytest.raises(ExerciseError, match="ignored the possible links"):
-        check_alignment_error_rate(lambda a, s, p: 1 - 2 * len(a & s) / (len(a) + len(s)))
-    with pytest.raises(ExerciseError, match="agreement, not the error"):
-        check_alignment_error_rate(lambda a, s, p: 1 - aer(a, s, p))
-    with pytest.raises(ExerciseError, match=r"\|A\| \+ \|P\|"):
-        check_alignment_error_rate(
-            lambda a, s, p: 1 - (len(a & s) + len(a & p)) / (len(a) + len(p)))
+        matched = total = 0
+        for hyp, refs in zip(hypotheses, references, strict=True):
+            h = grams(hyp)
+            best = Counter()
+            for r in refs:
+                best |= grams(r)
+            matched += sum(min(c, best[g]) for g, c in h.items())
+            total += sum(h.values())
+        return matched / total if total else 0.0
+
+    assert ch06.check_corpus_precision(by_hand)
+
+
+def test_corpus_precision_of_one_reference_agrees_with_the_package_counts():
+    hyps = [["a", "a", "b", "c"], ["the", "the", "cat"]]
+    refs = [["a", "b", "c", "a"], ["the", "cat", "sat"]]
+    for n in (1, 2):
+        counts = [modified_precision_counts(h, r, n) for h, r in zip(hyps, refs, strict=True)]
+        want = sum(m for m, _ in counts) / sum(t for _, t in counts)
+        got = ch06.corpus_precision_reference(hyps, [[r] for r in refs], n)
+        assert got == pytest.approx(want)
+
+
+def test_attention_aer_agrees_with_the_package_aer():
+    for case in ch06._MAP_CASES:
+        w, T, S, sure, possible = case.args
+        links = {(t, int(w[t, :S].argmax())) for t in range(T)}
+        want = alignment_error_rate(links, sure, possible)
+        assert ch06.attention_aer_reference(*case.args) == pytest.approx(want)

@@ -112,50 +112,48 @@ def _learner_fixed(q, k, v, n, *, scale=math.sqrt, key_axis=True, naive=False, f
     return w @ v, w
 
 
-def _learner_reinforce(logits, actions, rewards, baseline, *, detach=True, log=True,
-                       reduce="mean", sign=-1.0):
-    lp = torch.log_softmax(logits, -1) if log else torch.softmax(logits, -1)
+def _learner_reinforce(logits, actions, rewards, *, detach=True, log=True, reduce="mean",
+                       sign=-1.0, own=False):
+    lp = torch.log_softmax(logits, -1) if log else torch.softmax(logits, -1).log()
     chosen = lp.gather(1, actions.unsqueeze(1)).squeeze(1)
-    adv = (rewards - baseline).detach() if detach else rewards - baseline
+    B = len(rewards)
+    base = rewards.mean() if own else (rewards.sum() - rewards) / (B - 1)
+    adv = (rewards - base).detach() if detach else rewards - base
     per = sign * adv * chosen
     return per.mean() if reduce == "mean" else per.sum() if reduce == "sum" else per
 
 
-def _learner_gumbel(logits, uniform, tau, *, noise=True, sign=1.0, st=True, naive=False,
-                    dim=-1, div=True):
-    g = -torch.log(-torch.log(uniform))
+def _learner_topk(logits, uniform, k, *, noise=True, sign=1.0, log2=True):
+    g = -torch.log(-torch.log(uniform)) if log2 else -torch.log(uniform)
     z = logits + sign * g if noise else logits
-    z = z / tau if div else z * tau
+    return torch.topk(z, k, dim=-1).indices
+
+
+def _learner_local_m(scores, D, *, clip=False, half=None, after=False, naive=False):
+    T, S = scores.shape[1:]
+    half = D if half is None else half
+    t = torch.arange(T)
+    if clip:
+        inside = (torch.arange(S)[None] - t[:, None]).abs() <= half
+    else:
+        start = (t - half).clamp(0, S - 2 * half - 1)
+        off = torch.arange(S)[None] - start[:, None]
+        inside = (off >= 0) & (off <= 2 * half)
+    if after:
+        return torch.softmax(scores, -1) * inside
     if naive:
-        e = z.exp()
-        soft = e / e.sum(dim, keepdim=True)
-    else:
-        soft = torch.softmax(z, dim)
-    hard = F.one_hot(soft.argmax(-1), soft.shape[-1]).to(soft.dtype)
-    return hard + soft - soft.detach() if st else hard
-
-
-def _learner_local(scores, centre, D, *, centre_of_window=torch.round, sigma=None,
-                   gauss=True, window=True, naive=False, gauss_centre=None):
-    pos = torch.arange(scores.shape[-1]).float()
-    inside = (pos - centre_of_window(centre)[:, None]).abs() <= D
-    if window and naive:
         e = scores.exp() * inside
-        a = e / e.sum(-1, keepdim=True)
-    elif window:
-        a = torch.softmax(scores.masked_fill(~inside, float("-inf")), -1)
-    else:
-        a = torch.softmax(scores, -1)
-    sig = D / 2 if sigma is None else sigma
-    c = centre if gauss_centre is None else gauss_centre(centre)
-    return a * torch.exp(-(pos - c[:, None]) ** 2 / (2 * sig**2)) if gauss else a
+        return e / e.sum(-1, keepdim=True)
+    return torch.softmax(scores.masked_fill(~inside, float("-inf")), -1)
 
 
-def _learner_step(emb, s_prev, ann, src_len, W_q, W_k, v, cell, *, keep_fn=None, tanh=True,
-                  dim=-1, naive=False, order="ec", ret=(0, 1, 2)):
+def _learner_dot_step(emb, s_prev, ann, src_len, W_q, W_k, cell, *, keep_fn=None,
+                      scale=True, dim=-1, naive=False, order="ec", ret=(0, 1, 2)):
     S = ann.shape[1]
-    pre = (s_prev @ W_q).unsqueeze(1) + ann @ W_k
-    scores = (torch.tanh(pre) if tanh else pre) @ v  # (B, S)
+    q, k = s_prev @ W_q, ann @ W_k
+    scores = (k @ q.unsqueeze(-1)).squeeze(-1)  # (B, S)
+    if scale:
+        scores = scores / q.shape[-1] ** 0.5
     keep = (torch.arange(S) < src_len[:, None]) if keep_fn is None else keep_fn(S, src_len)
     if naive:
         e = scores.exp() * keep
@@ -166,6 +164,41 @@ def _learner_step(emb, s_prev, ann, src_len, W_q, W_k, v, cell, *, keep_fn=None,
     x = torch.cat([emb, context] if order == "ec" else [context, emb], -1)
     out = (cell(x, s_prev), context, weights)
     return tuple(out[i] for i in ret)
+
+
+def _learner_corpus(hyps, refs, n, *, clip="max", pooled=True, guard=True):
+    matched = total = 0
+    ratios = []
+    for h, rs in zip(hyps, refs, strict=True):
+        H = _grams(h, n)
+        if clip == "max":
+            lim = Counter()
+            for r in rs:
+                lim |= _grams(r, n)
+        elif clip == "sum":
+            lim = sum((_grams(r, n) for r in rs), Counter())
+        elif clip == "first":
+            lim = _grams(rs[0], n)
+        else:
+            lim = None
+        m = sum(c if lim is None and any(g in _grams(r, n) for r in rs) else
+                0 if lim is None else min(c, lim[g]) for g, c in H.items())
+        matched, total = matched + m, total + sum(H.values())
+        if H:
+            ratios.append(m / sum(H.values()))
+    if not pooled:
+        return sum(ratios) / len(ratios)
+    return matched / total if (total or not guard) else 0.0
+
+
+def _learner_map_aer(w, T, S, sure, possible, *, rows=True, cols=True, use_p=True,
+                     swap=False):
+    links = {(t, int(w[t, :S if cols else None].argmax())) for t in range(T if rows
+                                                                      else w.shape[0])}
+    if swap:
+        links = {(s, t) for t, s in links}
+    hits = len(links & sure) + len(links & (possible if use_p else sure))
+    return 1 - hits / (len(links) + len(sure))
 
 
 def _grams(tokens, n):
@@ -493,129 +526,108 @@ CATALOGUE = [
     (C4.check_fixed_scaled_attention, "scaled by sqrt(d_v)",
      lambda q, k, v, n: _learner_fixed(q, k, v, n, scale=lambda d: v.shape[-1] ** 0.5),
      r"entries differ|This looks like"),
-    # chapter 5: REINFORCE
-    (C5.check_reinforce, "not detached",
-     lambda lg, a, r, b: _learner_reinforce(lg, a, r, b, detach=False), NAMED + "neither"),
-    (C5.check_reinforce, "log of softmax",
-     lambda lg, a, r, b: -((r - b).detach() * torch.softmax(lg, 1).log()[range(len(a)), a]).mean(),
-     NAMED + "log of the softmax"),
-    (C5.check_reinforce, "sum", lambda lg, a, r, b: _learner_reinforce(lg, a, r, b, reduce="sum"),
-     NAMED + "sum instead of mean"),
-    (C5.check_reinforce, "per example",
-     lambda lg, a, r, b: _learner_reinforce(lg, a, r, b, reduce="none"), NAMED + "per-example"),
-    (C5.check_reinforce, "plus sign",
-     lambda lg, a, r, b: _learner_reinforce(lg, a, r, b, sign=1.0), NAMED + "wrong sign"),
-    (C5.check_reinforce, ".item()",
-     lambda lg, a, r, b: _learner_reinforce(lg, a, r, b).item(), "no gradient can flow"),
-    (C5.check_reinforce, "detached loss",
-     lambda lg, a, r, b: _learner_reinforce(lg, a, r, b).detach(), "carries no gradient"),
-    (C5.check_reinforce, "Categorical, rewards kept",
-     lambda lg, a, r, b: -((r - b.detach()) * torch.distributions.Categorical(logits=lg)
-                           .log_prob(a)).mean(), NAMED + "rewards not detached"),
-    (C5.check_reinforce, "gather without [:, None]",
-     lambda lg, a, r, b: -((r - b).detach() * torch.log_softmax(lg, -1).gather(-1, a)).mean(),
-     r"raised .* — "),
-    (C5.check_reinforce, "probability",
-     lambda lg, a, r, b: _learner_reinforce(lg, a, r, b, log=False),
-     NAMED + "used the probability"),
-    (C5.check_reinforce, "in-place centring of the logits",
-     lambda lg, a, r, b: _learner_reinforce(lg.sub_(lg.mean()), a, r, b), "in place"),
-    # chapter 5: Gumbel-softmax
-    (C5.check_gumbel_softmax, "soft",
-     lambda lg, u, t: torch.softmax((lg - (-u.log()).log()) / t, -1),
-     NAMED + "soft sample returned"),
-    (C5.check_gumbel_softmax, "no straight-through",
-     lambda lg, u, t: _learner_gumbel(lg, u, t, st=False), NAMED + "without the straight-through"),
-    (C5.check_gumbel_softmax, "long one-hot",
-     lambda lg, u, t: F.one_hot(((lg - (-u.log()).log()) / t).argmax(-1), lg.shape[-1]),
-     "integer dtype"),
-    (C5.check_gumbel_softmax, "F.gumbel_softmax",
-     lambda lg, u, t: F.gumbel_softmax(lg, tau=t, hard=True), "noise of its own"),
-    (C5.check_gumbel_softmax, "naive softmax",
-     lambda lg, u, t: _learner_gumbel(lg, u, t, naive=True), r"nan at|inf at"),
-    (C5.check_gumbel_softmax, "noise sign", lambda lg, u, t: _learner_gumbel(lg, u, t, sign=-1.0),
-     NAMED + "wrong sign"),
-    (C5.check_gumbel_softmax, "no noise", lambda lg, u, t: _learner_gumbel(lg, u, t, noise=False),
-     NAMED + "noise forgotten"),
-    (C5.check_gumbel_softmax, "times tau", lambda lg, u, t: _learner_gumbel(lg, u, t, div=False),
-     NAMED + "multiplied instead of divided"),
-    (C5.check_gumbel_softmax, "dim 0", lambda lg, u, t: _learner_gumbel(lg, u, t, dim=0),
-     NAMED + "wrong axis"),
-    # chapter 5: local-p
-    (C5.check_local_p_weights, "floor", lambda s, p, D: _learner_local(s, p, D,
-                                                                      centre_of_window=torch.floor),
-     NAMED + "floor"),
-    (C5.check_local_p_weights, "sigma D", lambda s, p, D: _learner_local(s, p, D, sigma=D),
-     NAMED + "sigma = D"),
-    (C5.check_local_p_weights, "no Gaussian", lambda s, p, D: _learner_local(s, p, D, gauss=False),
-     NAMED + "Gaussian forgotten"),
-    (C5.check_local_p_weights, "no window", lambda s, p, D: _learner_local(s, p, D, window=False),
+    # chapter 5: REINFORCE with a leave-one-out baseline
+    (C5.check_reinforce_loo, "mean of all rewards",
+     lambda lg, a, r: _learner_reinforce(lg, a, r, own=True), NAMED + "own reward"),
+    (C5.check_reinforce_loo, "divided by B",
+     lambda lg, a, r: -((r - (r.sum() - r) / len(r)).detach()
+                        * torch.log_softmax(lg, -1)[range(len(a)), a]).mean(),
+     NAMED + "instead of B - 1"),
+    (C5.check_reinforce_loo, "not detached",
+     lambda lg, a, r: _learner_reinforce(lg, a, r, detach=False), NAMED + "not detached"),
+    (C5.check_reinforce_loo, "no baseline",
+     lambda lg, a, r: -(r.detach() * torch.log_softmax(lg, -1)[range(len(a)), a]).mean(),
+     NAMED + "baseline ignored"),
+    (C5.check_reinforce_loo, "plus sign",
+     lambda lg, a, r: _learner_reinforce(lg, a, r, sign=1.0), NAMED + "wrong sign"),
+    (C5.check_reinforce_loo, "log of softmax",
+     lambda lg, a, r: _learner_reinforce(lg, a, r, log=False), NAMED + "log of the softmax"),
+    (C5.check_reinforce_loo, "sum",
+     lambda lg, a, r: _learner_reinforce(lg, a, r, reduce="sum"), NAMED + "sum instead"),
+    (C5.check_reinforce_loo, "per example",
+     lambda lg, a, r: _learner_reinforce(lg, a, r, reduce="none"), r"shape|single number"),
+    (C5.check_reinforce_loo, ".item()",
+     lambda lg, a, r: _learner_reinforce(lg, a, r).item(), "no gradient can flow"),
+    (C5.check_reinforce_loo, "detached loss",
+     lambda lg, a, r: _learner_reinforce(lg, a, r).detach(), "carries no gradient"),
+    (C5.check_reinforce_loo, "in-place centring of the rewards",
+     lambda lg, a, r: _learner_reinforce(lg, a, r.sub_(r.mean().detach())), "in place"),
+    # chapter 5: Gumbel top-k
+    (C5.check_gumbel_top_k, "no noise",
+     lambda lg, u, k: _learner_topk(lg, u, k, noise=False), NAMED + "noise forgotten"),
+    (C5.check_gumbel_top_k, "one log",
+     lambda lg, u, k: _learner_topk(lg, u, k, log2=False), NAMED + "missing a log"),
+    (C5.check_gumbel_top_k, "noise sign",
+     lambda lg, u, k: _learner_topk(lg, u, k, sign=-1.0), NAMED + "wrong sign"),
+    (C5.check_gumbel_top_k, "smallest",
+     lambda lg, u, k: (lg - torch.log(-torch.log(u))).argsort(-1)[:, :k],
+     NAMED + "k smallest"),
+    (C5.check_gumbel_top_k, "sorted indices",
+     lambda lg, u, k: _learner_topk(lg, u, k).sort(-1).values, NAMED + "ascending order"),
+    (C5.check_gumbel_top_k, "argmax repeated",
+     lambda lg, u, k: (lg - torch.log(-torch.log(u))).argmax(-1)[:, None].repeat(1, k),
+     NAMED + "one position k times"),
+    (C5.check_gumbel_top_k, "values not indices",
+     lambda lg, u, k: torch.topk(lg - torch.log(-torch.log(u)), k, -1).values,
+     r"dtype|integer|floating"),
+    (C5.check_gumbel_top_k, "multinomial with own randomness",
+     lambda lg, u, k: torch.multinomial(torch.softmax(lg, -1), k), r"entries differ|This looks"),
+    # chapter 5: local-m
+    (C5.check_local_m_weights, "clipped window",
+     lambda s, D: _learner_local_m(s, D, clip=True), NAMED + "cut at the edges"),
+    (C5.check_local_m_weights, "no window", lambda s, D: torch.softmax(s, -1),
      NAMED + "not zeroed"),
-    (C5.check_local_p_weights, "naive exp", lambda s, p, D: _learner_local(s, p, D, naive=True),
-     r"nan at|inf at"),
-    (C5.check_local_p_weights, "rounded Gaussian centre",
-     lambda s, p, D: _learner_local(s, p, D, gauss_centre=torch.round), NAMED + "rounded position"),
-    (C5.check_local_p_weights, "window not rounded",
-     lambda s, p, D: _learner_local(s, p, D, centre_of_window=lambda c: c), r"entries differ"),
-    # chapter 6: Bahdanau step
-    (C6.check_bahdanau_step, "no mask", lambda *a: _learner_step(
+    (C5.check_local_m_weights, "softmax then cut",
+     lambda s, D: _learner_local_m(s, D, after=True), NAMED + "then cut"),
+    (C5.check_local_m_weights, "half-width D-1",
+     lambda s, D: _learner_local_m(s, D, half=max(D - 1, 0)), r"This looks|entries differ"),
+    (C5.check_local_m_weights, "naive exp",
+     lambda s, D: _learner_local_m(s, D, naive=True), r"nan at|inf at"),
+    (C5.check_local_m_weights, "bool weights",
+     lambda s, D: _learner_local_m(s, D) > 0, r"bool|boolean"),
+    # chapter 6: a Bahdanau step with a dot score
+    (C6.check_dot_bahdanau_step, "no mask", lambda *a: _learner_dot_step(
         *a, keep_fn=lambda S, n: torch.ones(len(n), S, dtype=torch.bool)),
      NAMED + "padding received"),
-    (C6.check_bahdanau_step, "off by one", lambda *a: _learner_step(
+    (C6.check_dot_bahdanau_step, "off by one", lambda *a: _learner_dot_step(
         *a, keep_fn=lambda S, n: torch.arange(S) <= n[:, None]), NAMED + "off by one"),
-    (C6.check_bahdanau_step, "no tanh", lambda *a: _learner_step(*a, tanh=False),
-     NAMED + "forgot the tanh"),
-    (C6.check_bahdanau_step, "batch axis", lambda *a: _learner_step(*a, dim=0),
-     NAMED + "batch axis"),
-    (C6.check_bahdanau_step, "order", lambda *a: _learner_step(*a, order="ce"),
-     NAMED + "wrong order"),
-    (C6.check_bahdanau_step, "naive exp", lambda *a: _learner_step(*a, naive=True),
-     r"nan at|inf at"),
-    (C6.check_bahdanau_step, "outputs in another order",
-     lambda *a: _learner_step(*a, ret=(1, 0, 2)),
-     "shape"),
-    # chapter 6: modified precision
-    (C6.check_modified_precision, "not clipped",
-     lambda h, r, n: (lambda H, R: sum(c for g, c in H.items() if g in R)
-                      / max(sum(H.values()), 1))(
-         _grams(h, n), _grams(r, n)), NAMED + "not clipped"),
-    (C6.check_modified_precision, "sets",
-     lambda h, r, n: (lambda H, R: len(set(H) & set(R)) / max(sum(H.values()), 1))(
-         _grams(h, n), _grams(r, n)), NAMED + "distinct"),
-    (C6.check_modified_precision, "reference length",
-     lambda h, r, n: (lambda H, R: sum(min(c, R[g]) for g, c in H.items()) / max(sum(R.values()),
-                                                                                 1))(
-         _grams(h, n), _grams(r, n)), NAMED + "reference's n-grams"),
-    (C6.check_modified_precision, "range(len - n)",
-     lambda h, r, n: (lambda H, R: sum(min(c, R[g]) for g, c in H.items()) / max(sum(H.values()),
-                                                                                 1))(
-         Counter(tuple(h[i:i + n]) for i in range(len(h) - n)),
-         Counter(tuple(r[i:i + n]) for i in range(len(r) - n))), NAMED + "off by one"),
-    (C6.check_modified_precision, "no empty guard",
-     lambda h, r, n: (lambda H, R: sum(min(c, R[g]) for g, c in H.items()) / sum(H.values()))(
-         _grams(h, n), _grams(r, n)), r"raised .* — "),
-    (C6.check_modified_precision, "count not ratio",
-     lambda h, r, n: (lambda H, R: sum(min(c, R[g]) for g, c in H.items()))(
-         _grams(h, n), _grams(r, n)), r"you have"),
-    # chapter 6: brevity penalty
-    (C6.check_brevity_penalty, "always", lambda c, r: math.exp(1 - r / c) if c else 0.0,
-     NAMED + "long hypotheses too"),
-    (C6.check_brevity_penalty, "inverted",
-     lambda c, r: 1.0 if c >= r else math.exp(1 - c / r), NAMED + "inverted"),
-    (C6.check_brevity_penalty, "no 1 -",
-     lambda c, r: 1.0 if c >= r else math.exp(-r / c), r"raised .* — |1 - is missing"),
-    (C6.check_brevity_penalty, "no zero guard",
-     lambda c, r: 1.0 if c >= r else math.exp(1 - r / c), r"raised .* — "),
-    (C6.check_brevity_penalty, "a bool", lambda c, r: c >= r, "a bool"),
-    # chapter 6: AER
-    (C6.check_alignment_error_rate, "P ignored",
-     lambda a, s, p: 1 - 2 * len(a & s) / (len(a) + len(s)), NAMED + "ignored the possible"),
-    (C6.check_alignment_error_rate, "agreement",
-     lambda a, s, p: (len(a & s) + len(a & p)) / (len(a) + len(s)), NAMED + "agreement"),
-    (C6.check_alignment_error_rate, "|A| + |P|",
-     lambda a, s, p: 1 - (len(a & s) + len(a & p)) / (len(a) + len(p)), NAMED + r"\|A\| \+ \|P\|"),
-    (C6.check_alignment_error_rate, "precision", lambda a, s, p: len(a & s) / max(len(a), 1),
+    (C6.check_dot_bahdanau_step, "not scaled",
+     lambda *a: _learner_dot_step(*a, scale=False), NAMED + "not scaled"),
+    (C6.check_dot_bahdanau_step, "batch axis",
+     lambda *a: _learner_dot_step(*a, dim=0), NAMED + "batch axis"),
+    (C6.check_dot_bahdanau_step, "order",
+     lambda *a: _learner_dot_step(*a, order="ce"), NAMED + "wrong order"),
+    (C6.check_dot_bahdanau_step, "naive exp",
+     lambda *a: _learner_dot_step(*a, naive=True), r"nan at|inf at"),
+    (C6.check_dot_bahdanau_step, "outputs in another order",
+     lambda *a: _learner_dot_step(*a, ret=(1, 0, 2)), "shape"),
+    # chapter 6: corpus clipped precision
+    (C6.check_corpus_precision, "not clipped",
+     lambda h, r, n: _learner_corpus(h, r, n, clip=None), NAMED + "not clipped"),
+    (C6.check_corpus_precision, "sum of references",
+     lambda h, r, n: _learner_corpus(h, r, n, clip="sum"), NAMED + "sum over the references"),
+    (C6.check_corpus_precision, "first reference",
+     lambda h, r, n: _learner_corpus(h, r, n, clip="first"), NAMED + "first reference"),
+    (C6.check_corpus_precision, "average of ratios",
+     lambda h, r, n: _learner_corpus(h, r, n, pooled=False), r"This looks|raised .* — "),
+    (C6.check_corpus_precision, "no empty guard",
+     lambda h, r, n: _learner_corpus(h, r, n, guard=False), r"raised .* — "),
+    (C6.check_corpus_precision, "matches, not the ratio",
+     lambda h, r, n: _learner_corpus(h, r, n) * sum(sum(_grams(x, n).values()) for x in h),
      r"you have"),
+    # chapter 6: AER of an attention map
+    (C6.check_attention_aer, "padded rows",
+     lambda *a: _learner_map_aer(*a, rows=False), NAMED + "padded target rows"),
+    (C6.check_attention_aer, "padded columns",
+     lambda *a: _learner_map_aer(*a, cols=False), NAMED + "padded source columns"),
+    (C6.check_attention_aer, "P ignored",
+     lambda *a: _learner_map_aer(*a, use_p=False), NAMED + "ignored the possible"),
+    (C6.check_attention_aer, "agreement",
+     lambda *a: 1 - _learner_map_aer(*a), NAMED + "agreement"),
+    (C6.check_attention_aer, "(s, t) links",
+     lambda *a: _learner_map_aer(*a, swap=True), NAMED + r"\(source, target\)"),
+    (C6.check_attention_aer, "a tensor, not a float",
+     lambda *a: torch.tensor([_learner_map_aer(*a)]), r"shape|single number|extra"),
 ]
 
 # Wrong answers that only the cases at the edges and extremes catch: each must be refused on
@@ -648,15 +660,12 @@ REGIMES = [
      lambda q, k, v, m: _learner_keep(q, k, v, m == 1, fill=-math.inf), "keeps no key"),
     ("attention without stabilisation (large scores)", C4.check_fixed_scaled_attention,
      lambda q, k, v, n: _learner_fixed(q, k, v, n, naive=True), "large scores"),
-    ("log(softmax) in REINFORCE (logits far apart)", C5.check_reinforce,
-     lambda lg, a, r, b: _learner_reinforce(lg, a, r, b) if lg.abs().max() < 50 else
-     -((r - b).detach() * torch.softmax(lg, 1).log()[range(len(a)), a]).mean(), "400 apart"),
-    ("a Gumbel softmax without stabilisation (cold tau)", C5.check_gumbel_softmax,
-     lambda lg, u, t: _learner_gumbel(lg, u, t, naive=True), "cold tau"),
-    ("local-p without stabilisation (large scores)", C5.check_local_p_weights,
-     lambda s, p, D: _learner_local(s, p, D, naive=True), "scores ±300"),
-    ("a Bahdanau step without stabilisation (large scores)", C6.check_bahdanau_step,
-     lambda *a: _learner_step(*a, naive=True), "several hundred"),
+    ("log(softmax) in REINFORCE (logits far apart)", C5.check_reinforce_loo,
+     lambda lg, a, r: _learner_reinforce(lg, a, r, log=lg.abs().max() < 50), "400 apart"),
+    ("local-m without stabilisation (large scores)", C5.check_local_m_weights,
+     lambda s, D: _learner_local_m(s, D, naive=True), "scores ±300"),
+    ("a dot-score step without stabilisation (large scores)", C6.check_dot_bahdanau_step,
+     lambda *a: _learner_dot_step(*a, naive=True), "several hundred"),
     ("top-k by torch.topk (tied scores)", C1.check_top_k_keys,
      lambda Q, K, k: torch.topk(Q @ K.mT, min(k, K.shape[1]), dim=-1).indices, "tied scores"),
     ("a cosine with eps on the norms (very short vectors)", C1.check_safe_cosine,
@@ -665,9 +674,8 @@ REGIMES = [
     ("a band summed from diagonals (a window wider than T)", C4.check_sliding_window_mask,
      lambda T, w: sum(torch.ones(T - abs(o)).diag(o) for o in range(-w, w + 1)) > 0,
      "wider than the sequence"),
-    ("an AER that assumes predictions (empty set)", C6.check_alignment_error_rate,
-     lambda a, s, p: 1 - (len(a & s) + len(a & p)) / (len(a) + len(s)) if a else 0.0,
-     "no predicted link"),
+    ("an AER that counts padded rows only when tgt_len=1", C6.check_attention_aer,
+     lambda w, T, S, s, p: _learner_map_aer(w, T, S, s, p, rows=T > 1), "one target word"),
 ]
 
 

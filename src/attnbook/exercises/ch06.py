@@ -1,5 +1,6 @@
-"""Checkers for chapter 6: a Bahdanau decoder step, BLEU's modified n-gram precision,
-the brevity penalty and the alignment error rate."""
+"""Checkers for chapter 6: a Bahdanau decoder step with a scaled dot-product score, BLEU's
+clipped n-gram precision over a corpus with several references, and the alignment error
+rate of an attention map."""
 
 import math
 from collections import Counter
@@ -14,12 +15,15 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-# --- 1. one Bahdanau decoder step -------------------------------------------------
+# --- 1. a Bahdanau step with a dot-product score ----------------------------------
 
-def _bahdanau(emb, s_prev, annotations, src_len, W_q, W_k, v, cell, *, mask=True, tanh=True,
+def _dot_step(emb, s_prev, annotations, src_len, W_q, W_k, cell, *, mask=True, scale="sqrt",
               order="emb_first", keep_extra=0):
-    pre = s_prev[:, None] @ W_q + annotations @ W_k  # (B, 1, A) + (B, S, A) -> (B, S, A)
-    scores = (torch.tanh(pre) if tanh else pre) @ v  # (B, S, A) @ (A,) -> (B, S)
+    A = W_q.shape[1]
+    q = s_prev @ W_q                                   # (B, H) @ (H, A) -> (B, A)
+    k = annotations @ W_k                              # (B, S, D) @ (D, A) -> (B, S, A)
+    div = {"sqrt": math.sqrt(A), "none": 1.0, "A": float(A)}[scale]
+    scores = (k @ q[:, :, None]).squeeze(-1) / div     # (B, S)
     lengths = (src_len + keep_extra).clamp(max=scores.shape[-1])
     weights = masked_softmax(scores, lengths) if mask else torch.softmax(scores, dim=-1)
     context = (weights[:, None] @ annotations).squeeze(1)  # (B, 1, S) @ (B, S, D) -> (B, D)
@@ -27,23 +31,20 @@ def _bahdanau(emb, s_prev, annotations, src_len, W_q, W_k, v, cell, *, mask=True
     return cell(x, s_prev), context, weights
 
 
-def _step_case(seed, B, S, E, H, A, src_len):
+def dot_step_reference(emb, s_prev, annotations, src_len, W_q, W_k, cell):
+    """Look, then step, with score(s, h_j) = (s W_q) . (h_j W_k) / sqrt(A)."""
+    return _dot_step(emb, s_prev, annotations, src_len, W_q, W_k, cell)
+
+
+def _step_case(seed, B, S, E, H, A, src_len, big=1.0):
     g = _gen(seed)
     torch.manual_seed(seed)  # the GRU cell's own initialisation
     cell = torch.nn.GRUCell(E + 2 * H, H)
     args = (torch.randn(B, E, generator=g), torch.randn(B, H, generator=g),
             torch.randn(B, S, 2 * H, generator=g), torch.tensor(src_len),
-            torch.randn(H, A, generator=g), torch.randn(2 * H, A, generator=g),
-            torch.randn(A, generator=g), cell)
-    return Case(args, label=f"B={B}, S={S}, E={E}, H={H}, A={A}, src_len={src_len}")
-
-
-def _large_score_case():
-    # A long v: scores of several hundred, so an exp without the max subtracted overflows.
-    case = _step_case(3, 2, 5, 3, 2, 4, [5, 3])
-    args = list(case.args)
-    args[6] = 200 * args[6]
-    return Case(tuple(args), label="B=2, S=5, scores of several hundred, src_len=[5, 3]")
+            big * torch.randn(H, A, generator=g), torch.randn(2 * H, A, generator=g), cell)
+    label = f"B={B}, S={S}, E={E}, H={H}, A={A}, src_len={src_len}"
+    return Case(args, label=label + (", scores of several hundred" if big > 1 else ""))
 
 
 _STEP_CASES = [
@@ -51,166 +52,185 @@ _STEP_CASES = [
     _step_case(1, 2, 6, 3, 4, 5, [1, 6]),
     _step_case(2, 4, 4, 6, 2, 3, [4, 4, 3, 2]),
     _step_case(4, 1, 1, 2, 2, 3, [1]),
-    _large_score_case(),
+    _step_case(3, 2, 5, 3, 2, 4, [5, 3], big=60.0),
 ]
 
 _STEP_MISTAKES = [
     Mistake("padding received attention", "the source positions at or beyond src_len are "
-            "padding and must get weight exactly 0: use masked_softmax(scores, src_len), or fill "
-            "their scores with a very negative number before the softmax.",
-            wrong=lambda *a: _bahdanau(*a, mask=False)),
-    Mistake("forgot the tanh", "additive attention is v^T tanh(W_q s + W_k h): without the "
-            "tanh it is just a linear function of h and s.", wrong=lambda *a: _bahdanau(*a,
-                                                                                tanh=False)),
-    Mistake("softmax over the batch axis", "each sentence distributes its own attention over "
-            "its source positions: the softmax runs over the last axis (S), not over the batch.",
-            detect=lambda got, exp, case: torch.allclose(
+            "padding and must get weight exactly 0: use masked_softmax(scores, src_len), or "
+            "fill their scores with a very negative number before the softmax.",
+            wrong=lambda *a: _dot_step(*a, mask=False)),
+    Mistake("dot product not scaled", "divide the dot product by sqrt(A), the size of the "
+            "projected query and key, as in scaled dot-product attention.",
+            wrong=lambda *a: _dot_step(*a, scale="none")),
+    Mistake("divided by A instead of sqrt(A)", "the dot product of two A-dimensional "
+            "vectors of unit-variance entries has standard deviation sqrt(A): divide by "
+            "sqrt(A).", wrong=lambda *a: _dot_step(*a, scale="A")),
+    Mistake("softmax over the batch axis", "each sentence distributes its own attention "
+            "over its source positions: the softmax runs over the last axis (S).",
+            detect=lambda got, exp, case: got[2].shape[0] > 1 and torch.allclose(
                 got[2].sum(0), torch.ones(got[2].shape[1]), atol=1e-4)),
     Mistake("off by one in the padding mask", "positions 0 .. src_len-1 are real words: "
-            "mask the positions s >= src_len (keep s < src_len), not s > src_len.",
-            wrong=lambda *a: _bahdanau(*a, keep_extra=1)),
-    Mistake("concatenated [context; embedding] in the wrong order", "the GRU cell expects its "
-            "input as torch.cat([emb, context], dim=-1): the embedding of y_{t-1} first.",
-            wrong=lambda *a: _bahdanau(*a, order="context_first")),
+            "mask the positions s >= src_len, not s > src_len.",
+            wrong=lambda *a: _dot_step(*a, keep_extra=1)),
+    Mistake("concatenated [context; embedding] in the wrong order", "the GRU cell expects "
+            "its input as torch.cat([emb, context], dim=-1): the embedding first.",
+            wrong=lambda *a: _dot_step(*a, order="context_first")),
 ]
 
 
-def check_bahdanau_step(fn) -> CheckResult:
-    """Check ``fn(emb, s_prev, annotations, src_len, W_q, W_k, v, cell)``
+def check_dot_bahdanau_step(fn) -> CheckResult:
+    """Check ``fn(emb, s_prev, annotations, src_len, W_q, W_k, cell)``
     -> ``(s_new (B, H), context (B, D), weights (B, S))`` for annotations (B, S, D)."""
-    return check_function(fn, exercise="bahdanau_step", reference=_bahdanau, cases=_STEP_CASES,
+    return check_function(fn, exercise="a Bahdanau step with a dot score",
+                          reference=dot_step_reference, cases=_STEP_CASES,
                           mistakes=_STEP_MISTAKES,
                           output_names=("s_new (B, H)", "the context (B, D)",
                                         "the weights (B, S)"))
 
 
-# --- 2. BLEU's modified n-gram precision ------------------------------------------
+# --- 2. clipped precision over a corpus with several references -------------------
 
-def _grams(tokens, n, drop_last=False):
-    stop = len(tokens) - n + (0 if drop_last else 1)
-    return Counter(tuple(tokens[i:i + n]) for i in range(max(stop, 0)))
+def _grams(tokens, n):
+    return Counter(tuple(tokens[i:i + n]) for i in range(max(len(tokens) - n + 1, 0)))
 
 
-def _precision(hypothesis, reference, n, *, clip=True, distinct=False, by_ref=False,
-               drop_last=False):
-    hyp, ref = _grams(hypothesis, n, drop_last), _grams(reference, n, drop_last)
-    if distinct:
-        matches = len(set(hyp) & set(ref))
-    elif clip:
-        matches = sum(min(c, ref[g]) for g, c in hyp.items())
-    else:
-        matches = sum(c for g, c in hyp.items() if g in ref)
-    total = sum((ref if by_ref else hyp).values())
-    return matches / total if total else 0.0
+def _corpus_precision(hypotheses, references, n, *, clip="max", pooled=True):
+    matched, total, ratios = 0, 0, []
+    for hyp, refs in zip(hypotheses, references, strict=True):
+        h = _grams(hyp, n)
+        ref_counts = [_grams(r, n) for r in refs]
+        if clip == "max":
+            limit = Counter()
+            for rc in ref_counts:
+                limit |= rc  # the largest count in any one reference
+        elif clip == "sum":
+            limit = sum(ref_counts, Counter())
+        elif clip == "first":
+            limit = ref_counts[0]
+        m = sum(min(c, limit[g]) if clip else (c if any(g in rc for rc in ref_counts) else 0)
+                for g, c in h.items())
+        matched, total = matched + m, total + sum(h.values())
+        if sum(h.values()):
+            ratios.append(m / sum(h.values()))
+    if not pooled:
+        return sum(ratios) / len(ratios) if ratios else 0.0
+    return matched / total if total else 0.0
+
+
+def corpus_precision_reference(hypotheses, references, n):
+    """BLEU's p_n over a corpus: hypotheses (list of token lists), references (one list of
+    reference token lists per hypothesis), n -> float in [0, 1].
+
+    Each hypothesis n-gram is credited at most as often as it occurs in the one reference
+    where it occurs most; matches and totals are summed over the corpus, then divided.
+    """
+    return _corpus_precision(hypotheses, references, n)
+
+
+def _t(text):
+    return text.split()
 
 
 _PREC_CASES = [  # the first case tells every mistake below apart
-    Case(("a b a b a b c".split(), "a b c a b d e f".split(), 2), label="bigrams, n=2"),
-    Case(("the the the the the the the".split(), "the cat is on the mat".split(), 1),
-         label="Papineni's example: 'the' x 7 against 'the cat is on the mat', n=1"),
-    Case(("the cat the cat on the mat".split(), "the cat is on the mat".split(), 2),
-         label="a repeated bigram, n=2"),
-    Case(("a b a b a b c".split(), "a b c a b".split(), 1), label="unigrams, n=1"),
-    Case(("x y z x y z".split(), "x y z w".split(), 3), label="trigrams, n=3"),
-    Case(("a b".split(), "a b c d".split(), 3), label="hypothesis shorter than n (no n-grams)"),
-    Case(("a b c d e".split(), "a b c d e".split(), 4), label="hypothesis = reference, n=4"),
-    Case(("x y".split(), "a b c".split(), 1), label="no word in common, n=1"),
+    Case(([_t("the the the cat"), _t("a cat sat on the mat mat mat")],
+          [[_t("the cat is here"), _t("the the cat")], [_t("a cat sat on the mat")]], 1),
+         label="two sentences, two references for the first, n=1"),
+    Case(([_t("the the the the the the the")],
+          [[_t("the cat is on the mat"), _t("there is a cat on the mat")]], 1),
+         label="Papineni's example: 'the' x 7 against two references, n=1"),
+    Case(([_t("on the mat on the mat"), _t("x y")],
+          [[_t("the cat is on the mat"), _t("on the mat sat the cat")], [_t("x y z")]], 2),
+         label="a repeated bigram and a short sentence, n=2"),
+    Case(([_t("a b"), _t("a b c d")], [[_t("a b c")], [_t("a b c d"), _t("d c b a")]], 3),
+         label="a hypothesis shorter than n, n=3"),
+    Case(([_t("x y")], [[_t("a b c")]], 1), label="no word in common, n=1"),
+    Case(([_t("a b")], [[_t("a b c")]], 3), label="no n-gram at all in the corpus, n=3"),
 ]
 
 _PREC_MISTAKES = [
     Mistake("counts are not clipped", "an n-gram may be credited at most as often as it "
-            "occurs in the reference: min(count in hypothesis, count in reference).",
-            wrong=lambda h, r, n: _precision(h, r, n, clip=False)),
-    Mistake("counted distinct n-grams only", "a set forgets how often an n-gram occurs: use "
-            "collections.Counter and clip each count.",
-            wrong=lambda h, r, n: _precision(h, r, n, distinct=True)),
-    Mistake("divided by the reference's n-grams", "precision asks how much of the "
-            "*hypothesis* is right: divide by the number of n-grams in the hypothesis.",
-            wrong=lambda h, r, n: _precision(h, r, n, by_ref=True)),
-    Mistake("missed the last n-gram (off by one)", "a sentence of L tokens has L - n + 1 "
-            "n-grams: range(len(tokens) - n + 1).",
-            wrong=lambda h, r, n: _precision(h, r, n, drop_last=True)),
+            "occurs in a reference: min(count in hypothesis, max count over the references).",
+            wrong=lambda h, r, n: _corpus_precision(h, r, n, clip=None)),
+    Mistake("clipped by the sum over the references", "the clip is the largest count in "
+            "any *one* reference (max over references), not the counts added up.",
+            wrong=lambda h, r, n: _corpus_precision(h, r, n, clip="sum")),
+    Mistake("clipped against the first reference only", "every reference counts: clip by "
+            "the largest count over all of a sentence's references.",
+            wrong=lambda h, r, n: _corpus_precision(h, r, n, clip="first")),
+    Mistake("averaged the sentence precisions", "corpus BLEU adds the clipped matches and "
+            "the n-gram totals over all sentences, then divides once; an average of ratios "
+            "gives a short sentence as much say as a long one.",
+            wrong=lambda h, r, n: _corpus_precision(h, r, n, pooled=False)),
 ]
 
 
-def check_modified_precision(fn) -> CheckResult:
-    """Check ``fn(hypothesis, reference, n)`` -> clipped n-gram precision, a float in [0, 1]."""
-    return check_function(fn, exercise="modified_precision", reference=_precision,
-                          cases=_PREC_CASES, mistakes=_PREC_MISTAKES)
+def check_corpus_precision(fn) -> CheckResult:
+    """Check ``fn(hypotheses, references, n)`` -> corpus clipped n-gram precision."""
+    return check_function(fn, exercise="corpus clipped precision",
+                          reference=corpus_precision_reference, cases=_PREC_CASES,
+                          mistakes=_PREC_MISTAKES)
 
 
-# --- 3. the brevity penalty -------------------------------------------------------
+# --- 3. the alignment error rate of an attention map ------------------------------
 
-def _bp(hyp_len, ref_len, *, always=False, inverted=False):
-    if hyp_len >= ref_len and not always:
-        return 1.0
-    if hyp_len == 0:
-        return 0.0
-    return math.exp(1 - (hyp_len / ref_len if inverted else ref_len / hyp_len))
+def _map_aer(weights, tgt_len, src_len, sure, possible, *, rows="valid", cols="valid",
+             use_p=True, agreement=False, swap=False):
+    T = tgt_len if rows == "valid" else weights.shape[0]
+    S = src_len if cols == "valid" else weights.shape[1]
+    links = {(t, int(weights[t, :S].argmax())) for t in range(T)}
+    if swap:
+        links = {(s, t) for t, s in links}
+    hits = len(links & sure) + len(links & (possible if use_p else sure))
+    agree = hits / (len(links) + len(sure))
+    return agree if agreement else 1.0 - agree
 
 
-_BP_CASES = [Case((10, 10), label="same length"), Case((8, 10), label="hypothesis shorter"),
-             Case((12, 10), label="hypothesis longer"), Case((1, 4), label="much shorter"),
-             Case((0, 5), label="empty hypothesis"), Case((1, 1), label="one word each"),
-             Case((3, 7), label="hypothesis less than half as long")]
+def attention_aer_reference(weights, tgt_len, src_len, sure, possible):
+    """AER of the argmax links of an attention map: weights (T, S) padded, valid lengths
+    tgt_len and src_len, sure <= possible sets of (t, s) -> float in [0, 1]."""
+    return _map_aer(weights, tgt_len, src_len, sure, possible)
 
-_BP_MISTAKES = [
-    Mistake("penalised long hypotheses too", "the penalty only punishes hypotheses *shorter* "
-            "than the reference; when c >= r it is exactly 1 (long ones already lose precision).",
-            wrong=lambda c, r: _bp(c, r, always=True)),
-    Mistake("the ratio is inverted", "BP = exp(1 - r / c) with r the reference length and c "
-            "the hypothesis length: for c < r, r / c > 1 and BP < 1.",
-            wrong=lambda c, r: _bp(c, r, inverted=True)),
-    Mistake("the 1 - is missing", "BP = exp(1 - r / c): it is exactly 1 when c = r.",
-            wrong=lambda c, r: 1.0 if c >= r else (math.exp(-r / c) if c else 0.0)),
+
+def _map_case(seed, T, S, tgt_len, src_len, label):
+    g = _gen(seed)
+    w = torch.softmax(2 * torch.randn(T, S, generator=g), -1)
+    w[:, src_len:] += 0.6  # padding columns that an unmasked argmax would pick
+    gold = [min(t * src_len // max(tgt_len, 1), src_len - 1) for t in range(tgt_len)]
+    for t in range(0, tgt_len, 2):
+        w[t, gold[t]] += 0.3
+    sure = {(t, gold[t]) for t in range(0, tgt_len, 2)}
+    possible = sure | {(t, gold[t]) for t in range(tgt_len)} | {
+        (t, min(gold[t] + 1, src_len - 1)) for t in range(tgt_len)}
+    return Case((w, tgt_len, src_len, sure, possible), label=label)
+
+
+_MAP_CASES = [
+    _map_case(0, 7, 6, 5, 4, "T=7, S=6, tgt_len=5, src_len=4"),
+    _map_case(1, 6, 6, 6, 6, "no padding, T=S=6"),
+    _map_case(2, 4, 5, 1, 3, "one target word (tgt_len=1)"),
+    _map_case(3, 9, 7, 8, 5, "T=9, S=7, tgt_len=8, src_len=5"),
 ]
 
-
-def check_brevity_penalty(fn) -> CheckResult:
-    """Check ``fn(hyp_len, ref_len)`` -> the brevity penalty, a float in [0, 1]."""
-    return check_function(fn, exercise="brevity_penalty", reference=_bp, cases=_BP_CASES,
-                          mistakes=_BP_MISTAKES)
-
-
-# --- 4. the alignment error rate --------------------------------------------------
-
-def _aer(predicted, sure, possible, *, sure_twice=False, agreement=False, by_p=False):
-    hits = len(predicted & sure) + len(predicted & (sure if sure_twice else possible))
-    rate = hits / (len(predicted) + len(possible if by_p else sure))
-    return rate if agreement else 1.0 - rate
-
-
-def _links(*pairs):
-    return set(pairs)
-
-
-_AER_CASES = [
-    Case((_links((0, 0), (1, 1), (2, 2)), _links((0, 0), (1, 1), (2, 2)),
-          _links((0, 0), (1, 1), (2, 2))), label="perfect agreement"),
-    Case((_links((0, 0), (1, 2), (2, 1)), _links((0, 0), (2, 1)),
-          _links((0, 0), (1, 1), (1, 2), (2, 1))), label="one link only 'possible'"),
-    Case((_links((0, 1), (1, 0)), _links((0, 0), (1, 1)), _links((0, 0), (1, 1))),
-         label="every link wrong"),
-    Case((_links((0, 0), (1, 1), (2, 3), (3, 3)), _links((0, 0), (2, 2), (3, 3)),
-          _links((0, 0), (1, 1), (2, 2), (2, 3), (3, 3), (1, 0))), label="a mixed case"),
-    Case((set(), _links((0, 0), (1, 1)), _links((0, 0), (1, 1), (1, 2))),
-         label="no predicted link at all"),
-]
-
-_AER_MISTAKES = [
+_MAP_MISTAKES = [
+    Mistake("padded target rows counted", "rows t >= tgt_len are padding of the target: "
+            "they are not words and make no links.",
+            wrong=lambda *a: _map_aer(*a, rows="all")),
+    Mistake("argmax over the padded source columns", "a target word may only link to a real "
+            "source word: take the argmax over weights[t, :src_len].",
+            wrong=lambda *a: _map_aer(*a, cols="all")),
     Mistake("ignored the possible links", "AER = 1 - (|A∩S| + |A∩P|) / (|A| + |S|): the "
             "second term uses P, so a link that is only 'possible' still earns credit.",
-            wrong=lambda a, s, p: _aer(a, s, p, sure_twice=True)),
-    Mistake("returned the agreement, not the error rate", "AER is 1 minus the agreement: 0 "
-            "means perfect, 1 means no link agrees.",
-            wrong=lambda a, s, p: _aer(a, s, p, agreement=True)),
-    Mistake("divided by |A| + |P|", "the denominator is |A| + |S|, the predicted links plus "
-            "the *sure* links.", wrong=lambda a, s, p: _aer(a, s, p, by_p=True)),
+            wrong=lambda *a: _map_aer(*a, use_p=False)),
+    Mistake("returned the agreement, not the error rate", "AER is 1 minus the agreement: "
+            "0 means perfect.", wrong=lambda *a: _map_aer(*a, agreement=True)),
+    Mistake("links written as (source, target)", "the gold links are (t, s) pairs: "
+            "target position first.", wrong=lambda *a: _map_aer(*a, swap=True)),
 ]
 
 
-def check_alignment_error_rate(fn) -> CheckResult:
-    """Check ``fn(predicted, sure, possible)`` (sets of (t, s) links, sure <= possible)
-    -> the alignment error rate, a float in [0, 1]."""
-    return check_function(fn, exercise="alignment_error_rate", reference=_aer, cases=_AER_CASES,
-                          mistakes=_AER_MISTAKES)
+def check_attention_aer(fn) -> CheckResult:
+    """Check ``fn(weights (T, S), tgt_len, src_len, sure, possible)`` -> AER, a float."""
+    return check_function(fn, exercise="AER of an attention map",
+                          reference=attention_aer_reference, cases=_MAP_CASES,
+                          mistakes=_MAP_MISTAKES)
