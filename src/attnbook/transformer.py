@@ -216,6 +216,11 @@ class Embedding(nn.Module):
                  dropout: float = 0.0):
         super().__init__()
         self.tokens = nn.Embedding(vocab_size, d_model, padding_idx=pad)
+        # as in the paper: N(0, 1/d) so that embedding * sqrt(d) has unit variance, like
+        # the positions (nn.Embedding's N(0, 1) would make the tokens sqrt(d) times louder)
+        nn.init.normal_(self.tokens.weight, std=d_model**-0.5)
+        with torch.no_grad():
+            self.tokens.weight[pad].zero_()
         self.register_buffer("positions", sinusoidal_encoding(max_len, d_model),
                              persistent=False)  # (max_len, d)
         self.dropout = nn.Dropout(dropout)
