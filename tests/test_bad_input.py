@@ -598,8 +598,6 @@ KNOWN_GAPS: dict[str, str] = {
     A + "data.grammar.is_grammatical": "tokens not checked: int/None give 'not iterable'",
     A + "data.grammar.sentences": "pairs not checked: a str fails with AttributeError",
     A + "data.grammar.word_class": "word not checked: an int returns None silently",
-    A + "data.lookup_task.lookup_marker_id": "num_tokens not checked: -1, 2.5, '3', None "
-                                              "returned as the marker id",
     A + "decoding.BigramLM": "sentences/vocab not checked (messages say 'tokens', "
                              "'not iterable', AttributeError); smoothing nan accepted",
     A + "decoding.BigramLM.log_prob_fn": "prefixes not checked: NumPy accepted, list/None "
@@ -616,19 +614,6 @@ KNOWN_GAPS: dict[str, str] = {
                                       "accepted",
     A + "decoding.sequence_log_probs": "tokens/lengths not checked: NumPy/list/None, "
                                        "float or out-of-vocabulary ids fail inside torch",
-    A + "multihead.MultiHeadAttention": "d_model '3'/None fail in '%' (no int check)",
-    A + "multihead.MultiHeadAttention.forward": "float64 queries/keys/values fail in a matmul "
-                                                "(no dtype check); a 1-D mask IndexError",
-    A + "multihead.num_parameters": "module not checked: AttributeError for a non-module",
-    A + "positional.LearnedPositionalEmbedding": "init_std not checked: nan and -1 accepted",
-    A + "positional.LearnedPositionalEmbedding.forward": "x not checked: NumPy "
-                                                         "AttributeError",
-    A + "positional.apply_rope": "x not checked: NumPy AttributeError; d = 0 message says 'd'",
-    A + "self_attention.OrderClassifier": _CFG,
-    A + "self_attention.OrderClassifier.forward": "tokens not checked as a tensor "
-                                                  "(AttributeError); negative ids IndexError",
-    A + "self_attention.SelfAttention.forward": "x not checked: NumPy AttributeError, "
-                                                "float64 fails in a matmul",
     A + "transformer.Decoder": "num_layers -1 accepted (no layers), 2.5/None 'cannot be "
                                "interpreted as an integer'; " + _SIZES,
     A + "transformer.Decoder.forward": _X_QUERIES,

@@ -42,3 +42,10 @@ def test_bad_sizes():
         make_lookup_batch(4, length=2)
     with pytest.raises(TypeError, match="num_tokens"):
         make_lookup_batch(4, num_tokens=5.0)
+
+
+@pytest.mark.parametrize("bad, kind", [(-1, ValueError), (1, ValueError), (2.5, TypeError),
+                                       ("3", TypeError), (None, TypeError)])
+def test_marker_id_refuses_a_bad_vocabulary_size(bad, kind):
+    with pytest.raises(kind, match="num_tokens"):
+        lookup_marker_id(bad)

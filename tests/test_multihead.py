@@ -56,6 +56,10 @@ def test_split_heads_errors_name_both_numbers():
         split_heads([[1.0, 2.0]], 2)
     with pytest.raises(ValueError, match=r"d_model = 10.*num_heads = 4"):
         MultiHeadAttention(10, 4)
+    with pytest.raises(TypeError, match="d_model should be an int"):
+        MultiHeadAttention("8", 2)
+    with pytest.raises(TypeError, match="d_model should be an int"):
+        MultiHeadAttention(None, 2)
 
 
 def test_expand_kv_is_repeat_interleave_and_checks_groups():
@@ -177,10 +181,14 @@ def test_fused_path_calls_sdpa(monkeypatch):
 def test_bad_inputs_get_clear_errors():
     mha = MultiHeadAttention(16, 4, kdim=12)
     q, k, v = _inputs(d=16, kdim=12)
-    with pytest.raises(ValueError, match=r"feature size 20.*built for 16"):
+    with pytest.raises(ValueError, match=r"queries have 20 features.*d_model=16"):
         mha(torch.randn(3, 5, 20), k, v)
-    with pytest.raises(ValueError, match=r"feature size 16.*built for 12"):
+    with pytest.raises(ValueError, match=r"keys have 16 features.*kdim=12"):
         mha(q, v, v)
+    with pytest.raises(TypeError, match=r"values have dtype torch.float64.*float32"):
+        mha(q, k, v.double())
+    with pytest.raises(ValueError, match=r"mask of shape \(7,\)"):
+        mha(q, k, v, mask=torch.ones(7, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"\(5, 6\).*\(3, 4, 5, 7\)"):
         mha(q, k, v, mask=torch.ones(5, 6, dtype=torch.bool))
     with pytest.raises(ValueError, match=r"\(2, 1, 1, 7\)"):
@@ -208,6 +216,8 @@ def test_parameter_count_does_not_depend_on_heads():
     assert set(counts.values()) == {4 * (64 * 64 + 64)}
     assert num_parameters(MultiHeadAttention(64, 8, num_kv_heads=1)) == 2 * (64 * 64 + 64) \
         + 2 * (64 * 8 + 8)
+    with pytest.raises(TypeError, match="module should be a torch.nn.Module"):
+        num_parameters("mha")
 
 
 def test_kv_cache_numbers():

@@ -86,6 +86,13 @@ def test_learned_embedding_errors():
         emb(torch.ones(2, 5, 4, dtype=torch.long))
     with pytest.raises(TypeError, match="max_len"):
         LearnedPositionalEmbedding(5.0, 4)
+    with pytest.raises(TypeError, match=r"x should be a torch.Tensor.*torch.as_tensor"):
+        emb(torch.randn(2, 5, 4).numpy())
+    for bad in (float("nan"), -1.0, float("inf")):
+        with pytest.raises(ValueError, match="init_std"):
+            LearnedPositionalEmbedding(5, 4, init_std=bad)
+    with pytest.raises(TypeError, match="init_std"):
+        LearnedPositionalEmbedding(5, 4, init_std=None)
 
 
 def _rope_complex(x, positions, base=10000.0):
@@ -151,6 +158,10 @@ def test_rope_bad_input():
         apply_rope(torch.randn(2, 3, 4), positions=torch.arange(4))
     with pytest.raises(TypeError, match="floating"):
         apply_rope(torch.ones(3, 4, dtype=torch.long))
+    with pytest.raises(TypeError, match=r"x should be a torch.Tensor.*torch.as_tensor"):
+        apply_rope(torch.randn(3, 4).numpy())
+    with pytest.raises(ValueError, match=r"x should have shape.*\(3, 0\)"):
+        apply_rope(torch.randn(3, 0))
 
 
 def test_alibi_slopes_and_bias():

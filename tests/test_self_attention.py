@@ -93,8 +93,12 @@ def test_rope_layer_rotates_queries_and_keys():
 
 def test_bad_input():
     sa = SelfAttention(8)
-    with pytest.raises(ValueError, match=r"feature size 6.*d_model = 8"):
+    with pytest.raises(ValueError, match=r"x have 6 features.*d_model=8"):
         sa(torch.randn(2, 5, 6))
+    with pytest.raises(TypeError, match=r"x should be a torch.Tensor.*torch.as_tensor"):
+        sa(torch.randn(2, 5, 8).numpy())
+    with pytest.raises(TypeError, match=r"x have dtype torch.float64.*float32"):
+        sa(torch.randn(2, 5, 8, dtype=torch.float64))
     with pytest.raises(ValueError, match="B, T, d_model"):
         sa(torch.randn(5, 8))
     with pytest.raises(TypeError, match="floating"):
@@ -131,8 +135,22 @@ def test_order_classifier_bad_input():
     model = OrderClassifier(OrderClassifierConfig(6, 4, d_model=8, encoding="learned"))
     with pytest.raises(ValueError, match="max_len = 4"):
         model(torch.zeros(1, 5, dtype=torch.long))
-    with pytest.raises(ValueError, match="tokens"):
+    with pytest.raises(TypeError, match="config should be an OrderClassifierConfig"):
+        OrderClassifier(None)
+    with pytest.raises(TypeError, match="config.num_tokens"):
+        OrderClassifier(OrderClassifierConfig("6", 10))
+    with pytest.raises(ValueError, match="config.max_len"):
+        OrderClassifier(OrderClassifierConfig(6, 0))
+    with pytest.raises(TypeError, match=r"tokens should be a torch.Tensor"):
+        model([[0, 1, 2]])
+    with pytest.raises(TypeError, match="tokens should hold integers"):
         model(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match=r"token id 6.*6 ids"):
+        model(torch.tensor([[0, 6, 2]]))
+    with pytest.raises(ValueError, match=r"token id -1"):
+        model(torch.tensor([[0, -1, 2]]))
+    with pytest.raises(ValueError, match="tokens"):
+        model(torch.zeros(1, 3, dtype=torch.long)[0])
 
 
 def test_order_classifier_causal_layers_see_only_the_past():

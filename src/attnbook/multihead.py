@@ -19,17 +19,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnbook.attention import masked_softmax
-from attnbook.shapes import check_float, check_shape
-
-
-def _check_tensor(x, name: str) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} should be a torch.Tensor, got {type(x).__name__}")
+from attnbook.shapes import check_module_input, check_positive_int, check_shape, check_tensor
 
 
 def _check_heads(d: int, num_heads: int, what: str = "d") -> None:
-    if not isinstance(num_heads, int) or isinstance(num_heads, bool) or num_heads < 1:
-        raise ValueError(f"num_heads should be a positive int, got {num_heads!r}")
+    check_positive_int(d, what)
+    check_positive_int(num_heads, "num_heads")
     if d % num_heads:
         raise ValueError(f"{what} = {d} is not divisible by num_heads = {num_heads}: "
                          f"every head needs the same width {what} / num_heads")
@@ -41,8 +36,11 @@ def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     The reshape cuts the last axis, d -> (h, d_h); the transpose then moves the head
     axis in front of the positions, so each head sees a (T, d_h) matrix.
     """
-    _check_tensor(x, "x")
+    check_tensor(x, "x")
     B, T, d = check_shape(x, ("B", "T", "d"), "x").values()
+    if d == 0:
+        raise ValueError(f"x has no features to split (shape {tuple(x.shape)}); "
+                         f"expected (B, T, d) with d >= 1")
     _check_heads(d, num_heads)
     return x.reshape(B, T, num_heads, d // num_heads).transpose(1, 2)  # (B, h, T, d_h)
 
@@ -52,7 +50,7 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
 
     Transpose back first (positions before heads), then glue the heads' pieces.
     """
-    _check_tensor(x, "x")
+    check_tensor(x, "x")
     B, h, T, d_h = check_shape(x, ("B", "h", "T", "d_h"), "x").values()
     return x.transpose(1, 2).reshape(B, T, h * d_h)  # (B, T, h, d_h) -> (B, T, d)
 
@@ -63,10 +61,9 @@ def expand_kv(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     ``repeat_interleave`` (k0 k0 k1 k1), not ``repeat`` (k0 k1 k0 k1): neighbouring
     query heads share a group, as in Ainslie et al. and PyTorch's ``enable_gqa``.
     """
-    _check_tensor(x, "x")
+    check_tensor(x, "x")
     g = check_shape(x, ("B", "g", "S", "d_h"), "x")["g"]
-    if not isinstance(num_heads, int) or isinstance(num_heads, bool) or num_heads < 1:
-        raise ValueError(f"num_heads should be a positive int, got {num_heads!r}")
+    check_positive_int(num_heads, "num_heads")
     if num_heads % g:
         raise ValueError(f"num_heads = {num_heads} is not divisible by the number of "
                          f"key/value heads g = {g} (x.shape[1])")
@@ -75,10 +72,10 @@ def expand_kv(x: torch.Tensor, num_heads: int) -> torch.Tensor:
 
 def _check_mask(mask, shape: tuple[int, ...]) -> torch.Tensor:
     """A boolean mask broadcastable to ``shape`` = (B, h, T, S), else a clear error."""
-    _check_tensor(mask, "mask")
+    check_tensor(mask, "mask")
     if mask.dtype != torch.bool:
         raise TypeError(f"mask should be boolean (True = may attend), got dtype {mask.dtype}")
-    ok = mask.dim() <= 4
+    ok = 2 <= mask.dim() <= 4  # at least (T, S): a 1-D mask is ambiguous
     if ok:
         try:
             ok = torch.broadcast_shapes(mask.shape, shape) == torch.Size(shape)
@@ -133,16 +130,14 @@ class MultiHeadAttention(nn.Module):
                 f"num_kv_heads={self.num_kv_heads}, kdim={self.kdim}, vdim={self.vdim}")
 
     def _check_inputs(self, queries, keys, values) -> None:
-        for x, name, size in ((queries, "queries", self.d_model), (keys, "keys", self.kdim),
-                              (values, "values", self.vdim)):
-            _check_tensor(x, name)
-            check_float(x, name)
+        for x, name, size, built in ((queries, "queries", self.d_model, "d_model"),
+                                     (keys, "keys", self.kdim, "kdim"),
+                                     (values, "values", self.vdim, "vdim")):
+            check_tensor(x, name, "float")
             if x.dim() != 3:
                 raise ValueError(f"{name} should have 3 dimensions (B, length, features), "
                                  f"got shape {tuple(x.shape)}")
-            if x.shape[-1] != size:
-                raise ValueError(f"{name} have feature size {x.shape[-1]}, but this module "
-                                 f"was built for {size} (shape {tuple(x.shape)})")
+            check_module_input(x, name, self, size, built)
         dims = check_shape(queries, ("B", "T", None), "queries")
         dims = check_shape(keys, ("B", "S", None), "keys", dims)
         check_shape(values, ("B", "S", None), "values", dims)
@@ -219,6 +214,8 @@ def copy_from_torch(ours: MultiHeadAttention, theirs: nn.MultiheadAttention
 
 def num_parameters(module: nn.Module) -> int:
     """Number of trainable numbers in ``module``."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module should be a torch.nn.Module, got {type(module).__name__}")
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 

@@ -18,14 +18,11 @@ import math
 import torch
 from torch import nn
 
-from attnbook.shapes import check_float
+from attnbook.shapes import check_positive_int, check_tensor
 
 
 def _check_int(value, name: str, minimum: int = 1) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} should be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} should be >= {minimum}, got {value}")
+    check_positive_int(value, name, minimum)
 
 
 def _check_even(d: int, what: str) -> None:
@@ -76,11 +73,17 @@ class LearnedPositionalEmbedding(nn.Module):
         super().__init__()
         _check_int(max_len, "max_len")
         _check_int(d, "d")
+        if isinstance(init_std, bool) or not isinstance(init_std, int | float):
+            raise TypeError(f"init_std should be a number (the table's standard "
+                            f"deviation), got {type(init_std).__name__}")
+        if not 0 <= init_std < math.inf:
+            raise ValueError(f"init_std should be a finite number >= 0 (the table's "
+                             f"standard deviation), got {init_std}")
         self.max_len, self.d = max_len, d
         self.table = nn.Parameter(torch.randn(max_len, d) * init_std)  # (max_len, d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_float(x, "x")
+        check_tensor(x, "x", "float")
         if x.dim() < 2:
             raise ValueError(f"x should have shape (B, T, d) or (T, d), got {tuple(x.shape)}")
         T, d = x.shape[-2:]
@@ -107,9 +110,10 @@ def apply_rope(x: torch.Tensor, positions: torch.Tensor | None = None,
     This is the RoFormer (interleaved) convention; GPT-NeoX/LLaMA code pairs feature
     j with j + d/2 instead ("halves"), a fixed permutation of the same idea.
     """
-    check_float(x, "x")
-    if x.dim() < 2:
-        raise ValueError(f"x should have shape (..., T, d), got {tuple(x.shape)}")
+    check_tensor(x, "x", "float")
+    if x.dim() < 2 or x.shape[-1] == 0:
+        raise ValueError(f"x should have shape (..., T, d) with d >= 2 features, "
+                         f"got {tuple(x.shape)}")
     T, d = x.shape[-2:]
     _check_even(d, "RoPE")
     _check_base(base)

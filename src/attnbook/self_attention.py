@@ -18,14 +18,11 @@ from torch import nn
 
 from attnbook.attention import causal_mask, scaled_dot_product_attention
 from attnbook.positional import LearnedPositionalEmbedding, apply_rope, sinusoidal_encoding
-from attnbook.shapes import check_float
+from attnbook.shapes import check_ids, check_module_input, check_positive_int, check_tensor
 
 
 def _check_size(value, name: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} should be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} should be >= 1, got {value}")
+    check_positive_int(value, name)
 
 
 class SelfAttention(nn.Module):
@@ -54,13 +51,11 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        check_float(x, "x")
+        check_tensor(x, "x", "float")
         if x.dim() != 3:
             raise ValueError(f"x should have shape (B, T, d_model) = (B, T, {self.d_model}), "
                              f"got shape {tuple(x.shape)}")
-        if x.shape[-1] != self.d_model:
-            raise ValueError(f"x has feature size {x.shape[-1]}, but this SelfAttention was "
-                             f"built for d_model = {self.d_model}")
+        check_module_input(x, "x", self, self.d_model, "d_model")
         q, k, v = self.W_q(x), self.W_k(x), self.W_v(x)  # (B, T, d_k), (B, T, d_k), (B, T, d_v)
         if self.rope:
             q, k = apply_rope(q), apply_rope(k)  # rotate by positions 0 .. T-1
@@ -101,6 +96,14 @@ class OrderClassifier(nn.Module):
 
     def __init__(self, config: OrderClassifierConfig):
         super().__init__()
+        if not isinstance(config, OrderClassifierConfig):
+            raise TypeError(f"config should be an OrderClassifierConfig, e.g. "
+                            f"OrderClassifierConfig(num_tokens=8, max_len=6), "
+                            f"got {type(config).__name__}")
+        check_positive_int(config.num_tokens, "config.num_tokens")
+        check_positive_int(config.max_len, "config.max_len")
+        check_positive_int(config.d_model, "config.d_model")
+        check_positive_int(config.num_layers, "config.num_layers")
         if config.encoding not in ENCODINGS:
             raise ValueError(f"encoding should be one of {ENCODINGS}, got {config.encoding!r}")
         self.config = config
@@ -117,9 +120,11 @@ class OrderClassifier(nn.Module):
         self.head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 2))
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        if tokens.dim() != 2 or tokens.is_floating_point():
+        check_tensor(tokens, "tokens", "int")
+        if tokens.dim() != 2:
             raise ValueError(f"tokens should be integer ids of shape (B, T), got "
                              f"{tokens.dtype} of shape {tuple(tokens.shape)}")
+        check_ids(tokens, "tokens", self.config.num_tokens)
         x = self.embed(tokens)  # (B, T) -> (B, T, d)
         if self.config.encoding == "sinusoidal":
             if tokens.shape[1] > self.pe.shape[0]:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from attnbook.shapes import check_positive_int
+
 
 @dataclass(frozen=True)
 class LookupBatch:
@@ -33,7 +35,7 @@ class LookupBatch:
 
 def lookup_marker_id(num_tokens: int) -> int:
     """The marker's token id: the first id after the content tokens."""
-    return num_tokens
+    return check_positive_int(num_tokens, "num_tokens", minimum=2)
 
 
 def make_lookup_batch(n: int, length: int = 12, num_tokens: int = 10,
