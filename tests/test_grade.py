@@ -32,26 +32,28 @@ from attnbook.grade import (
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER_1 = ROOT / "notebooks" / "01_vectors_and_similarity.ipynb"
 SOLUTIONS_1 = ROOT / "notebooks" / "solutions" / "01_vectors_and_similarity_solutions.ipynb"
-EXERCISES_1 = ["cosine_similarity", "score_matrix", "batched_scores", "nearest_neighbour"]
+EXERCISES_1 = ["safe_cosine", "top_k_keys", "bilinear_scores"]
 
 IMPORTS = """\
 import torch
 
 from attnbook.exercises.ch01 import (
-    check_batched_scores,
-    check_cosine_similarity,
-    check_nearest_neighbour,
-    check_score_matrix,
+    check_bilinear_scores,
+    check_safe_cosine,
+    check_top_k_keys,
 )"""
 RIGHT = {
-    "cosine_similarity": "def my_cos(a, b):\n    return (a @ b) / (a.norm() * b.norm())\n\n\n"
-                         "check_cosine_similarity(my_cos)",
-    "score_matrix": "def my_scores(Q, K):\n    return Q @ K.T\n\n\ncheck_score_matrix(my_scores)",
-    "batched_scores": "def my_batched(Q, K):\n    return Q @ K.transpose(-2, -1)\n\n\n"
-                      "check_batched_scores(my_batched)",
-    "nearest_neighbour": "def my_nn(query, table):\n    raise NotImplementedError\n\n\n"
-                         "check_nearest_neighbour(my_nn)",
+    "safe_cosine": "def unit(X):\n    n = X.norm(dim=-1, keepdim=True)\n"
+                   "    return torch.where(n > 0, X / torch.where(n > 0, n, 1), 0)\n\n\n"
+                   "def my_cos(Q, K):\n    return unit(Q) @ unit(K).T\n\n\n"
+                   "check_safe_cosine(my_cos)",
+    "bilinear_scores": "def my_scores(Q, K_cols, W):\n    return Q @ W @ K_cols\n\n\n"
+                       "check_bilinear_scores(my_scores)",
+    "top_k_keys": "def my_top(Q, K, k):\n    scores = Q @ K.transpose(-2, -1)\n"
+                  "    order = torch.sort(scores, dim=-1, descending=True, stable=True)\n"
+                  "    return order.indices[..., :k]\n\n\ncheck_top_k_keys(my_top)",
 }
+STUB = "def my_top(Q, K, k):\n    raise NotImplementedError\n\n\ncheck_top_k_keys(my_top)"
 
 
 def _write(path: Path, *sources: str) -> Path:
@@ -92,23 +94,22 @@ def test_wrong_answer_syntax_error_and_code_raising_outside_the_checker(tmp_path
     nb = _write(
         tmp_path / "01_alice.ipynb", IMPORTS,
         # a syntax error: the cell never defines the function nor calls the checker
-        "def my_cos(a, b)\n    return a @ b\n\n\ncheck_cosine_similarity(my_cos)",
-        # a classic wrong answer: keys x queries
-        "def my_scores(Q, K):\n    return K @ Q.T\n\n\ncheck_score_matrix(my_scores)",
+        "def my_cos(Q, K)\n    return Q @ K.T\n\n\ncheck_safe_cosine(my_cos)",
+        # a classic wrong answer: W transposed
+        "def my_scores(Q, K_cols, W):\n    return Q @ W.T @ K_cols\n\n\n"
+        "check_bilinear_scores(my_scores)",
         # the learner's code raises before the checker is called
-        "def my_batched(Q, K):\n    return Q @ K.mT\n\n\nsizes = {}\nsizes['d'] += 1\n"
-        "check_batched_scores(my_batched)",
-        RIGHT["nearest_neighbour"])
+        "def my_top(Q, K, k):\n    return (Q @ K.mT).topk(k).indices\n\n\n"
+        "sizes = {}\nsizes['d'] += 1\ncheck_top_k_keys(my_top)")
     verdicts = _verdicts(grade_notebook(nb, timeout=120))
     assert list(verdicts) == EXERCISES_1
-    assert verdicts["cosine_similarity"][0] == ERROR
-    assert verdicts["cosine_similarity"][1].startswith("SyntaxError"), verdicts
-    status, hint = verdicts["score_matrix"]
+    assert verdicts["safe_cosine"][0] == ERROR
+    assert verdicts["safe_cosine"][1].startswith("SyntaxError"), verdicts
+    status, hint = verdicts["bilinear_scores"]
     assert status == WRONG
-    assert "keys × queries instead of queries × keys" in hint, hint   # the checker's hint
+    assert "used W transposed" in hint, hint   # the checker's hint
     assert not hint.startswith("✗")
-    assert verdicts["batched_scores"] == (ERROR, "KeyError: 'd'")
-    assert verdicts["nearest_neighbour"][0] == NOT_ATTEMPTED
+    assert verdicts["top_k_keys"] == (ERROR, "KeyError: 'd'")
 
 
 def test_infinite_loop_is_timed_out_and_later_exercises_not_reached(tmp_path):
@@ -116,25 +117,24 @@ def test_infinite_loop_is_timed_out_and_later_exercises_not_reached(tmp_path):
     # imports torch within the limit (a busy machine takes seconds).
     nb = _write(tmp_path / "01_bob.ipynb",
                 "while True:  # the learner's loop never ends\n    pass\n\n"
-                "check_score_matrix(my_scores)",
-                IMPORTS, RIGHT["cosine_similarity"], RIGHT["batched_scores"],
-                RIGHT["nearest_neighbour"])
+                "check_bilinear_scores(my_scores)",
+                IMPORTS, RIGHT["safe_cosine"], RIGHT["top_k_keys"])
     rows = grade_notebook(nb, timeout=5)
     verdicts = _verdicts(rows)
-    assert verdicts["score_matrix"] == (TIMED_OUT, "stopped after the time limit of 5 s")
-    for name in ("cosine_similarity", "batched_scores", "nearest_neighbour"):
+    assert verdicts["bilinear_scores"] == (TIMED_OUT, "stopped after the time limit of 5 s")
+    for name in ("safe_cosine", "top_k_keys"):
         assert verdicts[name] == (TIMED_OUT, "not reached: the notebook stopped after the "
                                              "time limit of 5 s"), verdicts
     table = format_table(rows)
-    assert "score_matrix" in table and "4 timed out" in table, table
+    assert "bilinear_scores" in table and "3 timed out" in table, table
 
 
 def test_kernel_that_dies_gets_an_error_row(tmp_path):
-    nb = _write(tmp_path / "01_carol.ipynb", IMPORTS, RIGHT["cosine_similarity"],
-                "import os\nos._exit(3)", RIGHT["score_matrix"])
+    nb = _write(tmp_path / "01_carol.ipynb", IMPORTS, RIGHT["safe_cosine"],
+                "import os\nos._exit(3)", RIGHT["bilinear_scores"])
     verdicts = _verdicts(grade_notebook(nb, timeout=120))
-    assert verdicts["cosine_similarity"] == (PASSED, "")
-    status, detail = verdicts["score_matrix"]
+    assert verdicts["safe_cosine"] == (PASSED, "")
+    status, detail = verdicts["bilinear_scores"]
     assert status == ERROR and "kernel died" in detail, verdicts
 
 
@@ -146,12 +146,11 @@ def test_notebook_whose_exercise_cells_were_deleted(tmp_path):
     assert list(verdicts) == EXERCISES_1
     assert {v[0] for v in verdicts.values()} == {MISSING}
     # Some cells deleted: the chapter comes from the imports, the rest is missing.
-    partial = _write(tmp_path / "renamed.ipynb", IMPORTS, RIGHT["score_matrix"])
+    partial = _write(tmp_path / "renamed.ipynb", IMPORTS, RIGHT["bilinear_scores"])
     verdicts = _verdicts(grade_notebook(partial, timeout=120))
-    assert verdicts["score_matrix"] == (PASSED, "")
-    assert verdicts["cosine_similarity"] == (MISSING, "no cell calls check_cosine_similarity "
-                                                      "(deleted?)")
-    assert len(verdicts) == 4
+    assert verdicts["bilinear_scores"] == (PASSED, "")
+    assert verdicts["safe_cosine"] == (MISSING, "no cell calls check_safe_cosine (deleted?)")
+    assert len(verdicts) == 3
 
 
 def test_command_on_a_folder_with_bad_paths_exits_2_with_clear_messages(tmp_path):
@@ -167,7 +166,7 @@ def test_command_on_a_folder_with_bad_paths_exits_2_with_clear_messages(tmp_path
     by_path = {}
     for row in rows:
         by_path.setdefault(Path(row["notebook"]).name, []).append(row)
-    assert [r["status"] for r in by_path["01_erin.ipynb"]] == [MISSING] * 4
+    assert [r["status"] for r in by_path["01_erin.ipynb"]] == [MISSING] * 3
     assert by_path["02_frank.ipynb"][0]["status"] == ERROR
     assert "not a readable notebook" in by_path["02_frank.ipynb"][0]["detail"]
     assert by_path["nowhere.ipynb"][0]["detail"] == "no such file or folder"
@@ -178,15 +177,14 @@ def test_command_on_a_folder_with_bad_paths_exits_2_with_clear_messages(tmp_path
 
 
 def test_table_exit_code_1_when_some_exercise_did_not_pass(tmp_path):
-    nb = _write(tmp_path / "01_gina.ipynb", IMPORTS, RIGHT["cosine_similarity"],
-                RIGHT["nearest_neighbour"])
+    nb = _write(tmp_path / "01_gina.ipynb", IMPORTS, RIGHT["safe_cosine"], STUB)
     result = _grade_cli("--timeout", "120", str(nb))
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["notebook", "exercise", "verdict", "detail"]
-    assert any("cosine_similarity" in line and "passed" in line for line in lines)
-    assert any("nearest_neighbour" in line and "not attempted" in line for line in lines)
-    assert "1 notebook(s), 4 exercise(s): 1 passed, 1 not attempted, 2 missing" in lines[-1]
+    assert any("safe_cosine" in line and "passed" in line for line in lines)
+    assert any("top_k_keys" in line and "not attempted" in line for line in lines)
+    assert "1 notebook(s), 3 exercise(s): 1 passed, 1 not attempted, 1 missing" in lines[-1]
 
 
 @pytest.mark.parametrize("args", [[], ["--timeout", "0", "x.ipynb"],

@@ -682,7 +682,7 @@ def check_function(fn, *, exercise: str, reference: Callable, cases: list[Case],
         try:
             got = run(*args, **kwargs)
         except NotImplementedError:
-            print(f"… {exercise}: not attempted yet — replace `raise NotImplementedError` "
+            print(f"… {exercise}: not attempted yet.\n  Replace `raise NotImplementedError` "
                   "with your code and run this cell again.")
             return CheckResult(False)
         except Finding as finding:
