@@ -42,12 +42,15 @@ def show_heatmaps(weights, xlabels: Sequence[str] | None = None,
                   ylabels: Sequence[str] | None = None, titles: Sequence[str] | None = None,
                   xlabel: str = "keys", ylabel: str = "queries", ncols: int | None = None,
                   cmap: str = "Reds", vmin: float | None = 0.0, vmax: float | None = None,
-                  cell_size: float = 0.35, max_figsize: float = 12.0):
+                  cell_size: float = 0.35, max_figsize: float = 7.0,
+                  colorbar_label: str = "attention weight"):
     """Draw attention weights as heatmaps in a grid with one shared colour bar.
 
     ``weights``: one (T, S) map, a stack (n, T, S), a grid (rows, cols, T, S), or a
     list of (T, S) maps. ``xlabels`` name the S keys (tokens), ``ylabels`` the T
     queries. Returns the matplotlib ``Figure``. A ``nan`` weight is drawn as a blank cell.
+    ``max_figsize`` caps the width in inches (7 in fills the book's page column), and
+    ``colorbar_label`` names what the colours mean.
     """
     maps = _as_maps(weights)
     if not maps or any(m.size == 0 for m in maps):
@@ -66,7 +69,7 @@ def show_heatmaps(weights, xlabels: Sequence[str] | None = None,
     if ncols is None:
         ncols = np.asarray(weights).shape[1] if _is_grid(weights) else min(len(maps), 4)
     nrows = math.ceil(len(maps) / ncols)
-    w = min(max(2.5, cell_size * S + 1.2), max_figsize / ncols)
+    w = min(max(2.5, cell_size * S + 1.2), (max_figsize - 1.0) / ncols)
     h = min(max(2.2, cell_size * T + 1.0), max_figsize / ncols * max(1.0, T / max(S, 1)))
     fig, axes = plt.subplots(nrows, ncols, figsize=(w * ncols + 1.0, h * nrows),
                              squeeze=False, sharex=True, sharey=True)
@@ -79,7 +82,7 @@ def show_heatmaps(weights, xlabels: Sequence[str] | None = None,
         _label_axes(ax, xlabels, ylabels, i, ncols, nrows, xlabel, ylabel)
         if titles is not None:
             ax.set_title(titles[i])
-    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8)
+    fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label=colorbar_label)
     return fig
 
 
