@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -11,12 +12,15 @@ from attnbook.attention import causal_mask
 from attnbook.decoding import greedy, sequence_log_probs
 from attnbook.transformer import (
     DecoderLayer,
+    Embedding,
+    Encoder,
     EncoderLayer,
     FeedForward,
     LMConfig,
     Transformer,
     TransformerConfig,
     TransformerLM,
+    check_tokens,
     copy_decoder_layer_from_torch,
     copy_encoder_layer_from_torch,
     layer_norm,
@@ -169,6 +173,95 @@ def test_bad_input_gets_a_clear_error():
     lm = TransformerLM(LMConfig(vocab_size=10, d_model=D, num_heads=H, max_len=8))
     with pytest.raises(ValueError, match="max_len = 8"):
         lm(torch.ones(1, 9, dtype=torch.long))
+
+
+def test_sizes_and_configs_are_checked_by_name():
+    with pytest.raises(TypeError, match="d_model should be an int"):
+        FeedForward("16", FF)
+    with pytest.raises(ValueError, match="dropout should lie in"):
+        FeedForward(D, FF, dropout=math.nan)
+    with pytest.raises(ValueError, match="d_ff should be >= 1"):
+        EncoderLayer(D, H, -1)
+    with pytest.raises(ValueError, match="num_layers should be >= 1"):
+        Encoder(-1, D, H, FF)
+    with pytest.raises(ValueError, match="pad should be >= 0"):
+        Embedding(12, D, 10, pad=-1)
+    with pytest.raises(TypeError, match="pad should be an int"):
+        Embedding(12, D, 10, pad=None)
+    with pytest.raises(TypeError, match="cfg should be a TransformerConfig"):
+        Transformer("small")
+    with pytest.raises(TypeError, match="cfg should be an? LMConfig"):
+        TransformerLM(None)
+    with pytest.raises(ValueError, match="vocab_size should be >= 1"):
+        check_tokens(torch.ones(1, 3, dtype=torch.long), vocab_size=-1, max_len=8)
+
+
+def test_layer_inputs_are_named_not_multiheads_queries_and_keys():
+    ff, enc, dec = FeedForward(D, FF), EncoderLayer(D, H, FF), DecoderLayer(D, H, FF)
+    x, memory = torch.randn(2, 5, D), torch.randn(2, 7, D)
+    with pytest.raises(TypeError, match=r"x should be a torch.Tensor.*torch.as_tensor\(x\)"):
+        ff(x.numpy())
+    with pytest.raises(TypeError, match="x have dtype torch.float64"):
+        ff(x.double())
+    with pytest.raises(ValueError, match="x have 17 features.*d_model=16"):
+        enc(torch.randn(2, 5, D + 1))
+    with pytest.raises(TypeError, match="memory should be a torch.Tensor"):
+        dec(x, memory.numpy())
+    with pytest.raises(ValueError, match=r"memory should have shape .*'B': 2"):
+        dec(x, memory[:1])
+    with pytest.raises(TypeError, match="memory_mask should hold booleans"):
+        dec(x, memory, memory_mask=torch.ones(2, 1, 1, 7))
+    with pytest.raises(ValueError, match=r"self_mask of shape \(5, 6\)"):
+        dec(x, memory, self_mask=torch.ones(5, 6, dtype=torch.bool))
+
+
+def test_transformer_names_src_len_memory_src_keep_and_prefixes():
+    model = _model()
+    src, tgt = torch.tensor([[4, 5, 6]]), torch.tensor([[1, 5]])
+    with pytest.raises(TypeError, match=r"src_len should be a torch.Tensor"):
+        model(src, np.array([3]), tgt)
+    with pytest.raises(TypeError, match="src_len should hold integers"):
+        model(src, torch.tensor([3.0]), tgt)
+    with pytest.raises(ValueError, match=r"src_len should lie in 0 \.\. S = 3"):
+        model.encode(src, torch.tensor([4]))
+    memory, keep = model.encode(src)
+    with pytest.raises(TypeError, match="memory have dtype torch.float64"):
+        model.decode(tgt, memory.double(), keep)
+    with pytest.raises(TypeError, match="src_keep should hold booleans"):
+        model.decode(tgt, memory, keep.float())
+    with pytest.raises(ValueError, match=r"src_keep of shape \(1, 1, 1, 4\)"):
+        model.decode(tgt, memory, torch.ones(1, 1, 1, 4, dtype=torch.bool))
+    # None: no source padding, the same as a mask that keeps every position
+    assert_close(model.decode(tgt, memory, None)[0], model.decode(tgt, memory, keep)[0])
+    fn = model.log_prob_fn(src)
+    with pytest.raises(ValueError, match="prefixes have no tokens"):
+        fn(torch.ones(1, 0, dtype=torch.long), torch.tensor([0]))
+    with pytest.raises(ValueError, match=r"rows should pick one of the B = 1"):
+        fn(torch.ones(1, 1, dtype=torch.long), torch.tensor([1]))
+    lm = TransformerLM(LMConfig(vocab_size=10, d_model=D, num_heads=H, max_len=8))
+    with pytest.raises(ValueError, match="prefixes holds ids outside the vocabulary"):
+        lm.log_prob_fn(torch.tensor([[1, 10]]))
+    with pytest.raises(ValueError, match="prefixes have no tokens"):
+        lm.log_prob_fn(torch.ones(2, 0, dtype=torch.long))
+
+
+def test_layer_norm_and_schedule_check_their_arguments():
+    x = torch.randn(3, D)
+    with pytest.raises(TypeError, match="weight should be a torch.Tensor"):
+        layer_norm(x, np.ones(D, dtype=np.float32), torch.zeros(D))
+    with pytest.raises(ValueError, match=r"bias should have shape \(d\) with \{'d': 16\}"):
+        layer_norm(x, torch.ones(D), torch.zeros(D + 1))
+    with pytest.raises(TypeError, match="x has dtype torch.float32 but weight has dtype "
+                                        "torch.float64"):
+        layer_norm(x, torch.ones(D, dtype=torch.float64), torch.zeros(D))
+    with pytest.raises(ValueError, match="x should have shape"):
+        layer_norm(torch.randn(3, 0), torch.ones(0), torch.zeros(0))
+    with pytest.raises(ValueError, match="factor should be a finite number > 0"):
+        warmup_lr(1, 8, 4, factor=-1.0)
+    with pytest.raises(TypeError, match="factor should be a number"):
+        warmup_lr(1, 8, 4, factor="2")
+    with pytest.raises(TypeError, match="optimizer should be a torch.optim.Optimizer"):
+        warmup_schedule("adam", 8, 4)
 
 
 def test_warmup_schedule():
