@@ -4,6 +4,7 @@ enumerate."""
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,6 +15,7 @@ from attnbook.decoding import (
     beam_search,
     beam_step,
     greedy,
+    length_normalised,
     sample,
     sequence_log_probs,
 )
@@ -187,6 +189,101 @@ def test_bad_arguments():
         greedy(fn, 2, BOS, EOS, max_len=0)
     with pytest.raises(ValueError, match="log_prob_fn"):
         greedy(lambda p, r: torch.zeros(len(p)), 2, BOS, EOS)
+
+
+def test_searches_check_the_function_and_the_token_ids():
+    fn = toy_fn()
+    with pytest.raises(TypeError, match="log_prob_fn should be a function"):
+        greedy(3, 2, BOS, EOS)
+    with pytest.raises(ValueError, match="bos should be >= 0"):
+        greedy(fn, 2, -1, EOS)
+    with pytest.raises(TypeError, match="eos should be an int"):
+        beam_search(fn, 2, BOS, 2.5)
+    with pytest.raises(TypeError, match="eos should be an int"):
+        sample(fn, 2, BOS, "1")
+    with pytest.raises(ValueError, match=r"eos = 5 is not a token id.*V = 5"):
+        beam_search(fn, 2, BOS, V)
+    with pytest.raises(ValueError, match=r"bos = 7 is not a token id"):
+        greedy(lambda p, r: torch.zeros(len(p), V), 2, 7, EOS)  # a fn that ignores prefixes
+    with pytest.raises(ValueError, match="alpha"):
+        beam_search(fn, 2, BOS, EOS, alpha=math.nan)
+    with pytest.raises(ValueError, match="temperature should be a finite number"):
+        sample(fn, 2, BOS, EOS, temperature=math.inf)
+    with pytest.raises(TypeError, match="generator should be None or a torch.Generator"):
+        sample(fn, 2, BOS, EOS, generator=0)
+    with pytest.raises(ValueError, match="the output of log_prob_fn contains nan"):
+        greedy(lambda p, r: torch.full((len(p), V), math.nan), 2, BOS, EOS)
+
+
+def test_beam_step_and_length_normalised_check_their_tensors():
+    scores, lengths = torch.zeros(2, 3), torch.ones(2, 3, dtype=torch.long)
+    finished = torch.zeros(2, 3, dtype=torch.bool)
+    logp = torch.log_softmax(torch.randn(2, 3, V), -1)
+    with pytest.raises(TypeError, match=r"scores should be a torch.Tensor.*torch.as_tensor"):
+        beam_step(scores.numpy(), lengths, finished, logp, EOS)
+    with pytest.raises(TypeError, match="finished should hold booleans"):
+        beam_step(scores, lengths, finished.float(), logp, EOS)
+    with pytest.raises(ValueError, match=r"log_probs should have shape \(B, k, V\)"):
+        beam_step(scores, lengths, finished, logp[:, :2], EOS)
+    with pytest.raises(TypeError, match="scores has dtype torch.float32 but log_probs"):
+        beam_step(scores, lengths, finished, logp.double(), EOS)
+    with pytest.raises(ValueError, match="eos should be >= 0"):
+        beam_step(scores, lengths, finished, logp, -1)
+    with pytest.raises(ValueError, match="alpha"):
+        beam_step(scores, lengths, finished, logp, EOS, alpha=math.nan)
+    with pytest.raises(ValueError, match="lengths should be >= 0"):
+        beam_step(scores, lengths - 2, finished, logp, EOS)
+    with pytest.raises(ValueError, match="scores contains nan"):
+        beam_step(scores.fill_(math.nan), lengths, finished, logp, EOS)
+    with pytest.raises(ValueError, match="lengths of shape \\(4,\\) should broadcast"):
+        length_normalised(-torch.rand(2, 3), torch.ones(4, dtype=torch.long), 0.5)
+    with pytest.raises(ValueError, match="lengths should be >= 1"):
+        length_normalised(-torch.rand(2, 3), torch.zeros(2, 3, dtype=torch.long), 0.5)
+    with pytest.raises(ValueError, match="alpha"):
+        length_normalised(-torch.rand(2, 3), torch.ones(2, 3, dtype=torch.long), -1.0)
+    # lengths (B, 1) broadcast over the beams
+    torch.testing.assert_close(length_normalised(-torch.ones(2, 3), torch.tensor([[2], [4]]),
+                                                 1.0), -torch.tensor([[0.5], [0.25]]).expand(2, 3))
+
+
+def test_sequence_log_probs_checks_tokens_and_lengths():
+    fn, tokens = toy_fn(), torch.tensor([[2, 3, EOS], [4, EOS, EOS]])
+    with pytest.raises(TypeError, match="tokens should hold integers"):
+        sequence_log_probs(fn, tokens.float(), torch.tensor([3, 2]), BOS)
+    with pytest.raises(ValueError, match=r"lengths should lie in 0 \.\. T = 3"):
+        sequence_log_probs(fn, tokens, torch.tensor([4, 2]), BOS)
+    with pytest.raises(ValueError, match="tokens holds the token id 7.*V = 5"):
+        sequence_log_probs(fn, tokens + 3, torch.tensor([3, 2]), BOS)
+    with pytest.raises(ValueError, match="tokens holds the token id -1"):
+        sequence_log_probs(fn, tokens - 2, torch.tensor([3, 2]), BOS)
+    with pytest.raises(TypeError, match="log_prob_fn should be a function"):
+        sequence_log_probs(None, tokens, torch.tensor([3, 2]), BOS)
+    assert sequence_log_probs(fn, tokens[:0], torch.tensor([], dtype=torch.long),
+                              BOS).shape == (0,)
+
+
+def test_bigram_model_checks_its_input():
+    vocab = Vocab(["a", "b", "c"])
+    sentences = [["a", "b"], ("b", "a", "c")]
+    with pytest.raises(TypeError, match="sentences should be a list of sentences"):
+        BigramLM("a b", vocab)
+    with pytest.raises(TypeError, match=r"sentences\[1\] should be a list of words.*split"):
+        BigramLM([["a"], "a b"], vocab)
+    with pytest.raises(TypeError, match=r"sentences\[0\] should hold words"):
+        BigramLM([sentences], vocab)  # nested once too often
+    with pytest.raises(ValueError, match="sentences is empty"):
+        BigramLM([], vocab)
+    with pytest.raises(TypeError, match="vocab should be a Vocab"):
+        BigramLM(sentences, "abc")
+    with pytest.raises(ValueError, match="smoothing should be a finite number > 0"):
+        BigramLM(sentences, vocab, smoothing=math.nan)
+    lm = BigramLM(sentences, vocab)
+    with pytest.raises(ValueError, match="sentences is empty"):
+        lm.perplexity([])
+    with pytest.raises(TypeError, match="prefixes should be a torch.Tensor"):
+        lm.log_prob_fn(np.array([[1, 4]]), None)
+    with pytest.raises(ValueError, match=r"prefixes holds ids outside the vocabulary \[0, 7\)"):
+        lm.log_prob_fn(torch.tensor([[1, 7]]), None)
 
 
 def test_bigram_model():

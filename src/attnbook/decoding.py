@@ -13,6 +13,10 @@ encoder–decoder (``Transformer.log_prob_fn``), the decoder-only language model
 Each returns a ``Decoded``: tokens (B, T') without ``<bos>``, ``<eos>`` included and
 repeated after it; lengths (B,) up to and including the first ``<eos>`` (``max_len`` if
 none); log_probs (B,) the sequence's log-probability, the sum of its tokens' log-probs.
+
+Bad input is refused in words (the package's policy): ``log_prob_fn`` must be callable,
+``bos``/``eos`` token ids (ints >= 0, checked against the V the first call returns), and a
+search refuses a ``nan`` log-probability instead of choosing it.
 """
 
 import math
@@ -21,6 +25,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+
+from attnbook.shapes import (
+    check_not_nan,
+    check_positive_int,
+    check_same_dtype,
+    check_shape,
+    check_tensor,
+)
 
 LogProbFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -42,18 +54,50 @@ class Decoded:
         return out
 
 
-def _check_common(batch_size: int, max_len: int) -> None:
-    for name, value in (("batch_size", batch_size), ("max_len", max_len)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} should be a positive int, got {value!r}")
+def _check_fn(log_prob_fn) -> None:
+    if not callable(log_prob_fn):
+        raise TypeError(f"log_prob_fn should be a function (prefixes (N, t), rows (N,)) -> "
+                        f"log-probabilities (N, V), e.g. model.log_prob_fn, "
+                        f"got {type(log_prob_fn).__name__}")
 
 
-def _next(fn: LogProbFn, prefixes: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+def _check_common(log_prob_fn, batch_size: int, max_len: int, **tokens: int) -> None:
+    _check_fn(log_prob_fn)
+    check_positive_int(batch_size, "batch_size")
+    check_positive_int(max_len, "max_len")
+    for name, token in tokens.items():
+        check_positive_int(token, name, minimum=0)  # a token id: an int >= 0
+
+
+def _check_in_vocab(V: int, **tokens: int) -> None:
+    """After the first call of log_prob_fn, which tells the vocabulary size V."""
+    for name, token in tokens.items():
+        if token >= V:
+            raise ValueError(f"{name} = {token} is not a token id of log_prob_fn's vocabulary "
+                             f"(it returns V = {V} log-probabilities: ids 0 .. {V - 1})")
+
+
+def _check_alpha(alpha) -> None:
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float):
+        raise TypeError(f"alpha (length normalisation) should be a number >= 0, "
+                        f"got {type(alpha).__name__} {alpha!r}")
+    if not 0 <= alpha < math.inf:  # also refuses nan
+        raise ValueError(f"alpha (length normalisation) should be a finite number >= 0, "
+                         f"got {alpha!r}")
+
+
+def _next(fn: LogProbFn, prefixes: torch.Tensor, rows: torch.Tensor,
+          choose: bool = True) -> torch.Tensor:
     out = fn(prefixes, rows)
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != len(prefixes):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(f"log_prob_fn should return log-probabilities of shape "
                          f"({len(prefixes)}, V), got {shape}")
+    if not out.is_floating_point():
+        raise TypeError(f"log_prob_fn should return floating-point log-probabilities, "
+                        f"got dtype {out.dtype}")
+    if choose:  # a search picks tokens by these numbers: a nan would be picked silently
+        check_not_nan(out, "the output of log_prob_fn")
     return out
 
 
@@ -69,6 +113,7 @@ def _finish(tokens, log_probs, eos, max_len) -> Decoded:
 def greedy(log_prob_fn: LogProbFn, batch_size: int, bos: int, eos: int, max_len: int = 50,
            device=None) -> Decoded:
     """At each step take the most likely token, until every sequence has produced ``eos``."""
+    _check_common(log_prob_fn, batch_size, max_len, bos=bos, eos=eos)
     return _generate(log_prob_fn, batch_size, bos, eos, max_len, device,
                      pick=lambda logp: logp.argmax(-1))
 
@@ -80,13 +125,18 @@ def sample(log_prob_fn: LogProbFn, batch_size: int, bos: int, eos: int, max_len:
     """Draw each token from softmax(log p / temperature), restricted to the ``top_k`` most
     likely tokens when ``top_k`` is given. Returned log_probs are under the *model's*
     distribution (temperature 1, no top-k), so samples of any temperature compare."""
-    if not isinstance(temperature, int | float) or isinstance(temperature, bool) \
-            or not temperature > 0:
-        raise ValueError(f"temperature should be a number > 0 (use greedy() for the limit "
-                         f"0), got {temperature!r}")
-    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool)
-                              or top_k < 1):
-        raise ValueError(f"top_k should be None or an int >= 1, got {top_k!r}")
+    _check_common(log_prob_fn, batch_size, max_len, bos=bos, eos=eos)
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float):
+        raise TypeError(f"temperature should be a number > 0, got "
+                        f"{type(temperature).__name__} {temperature!r}")
+    if not 0 < temperature < math.inf:  # also refuses nan
+        raise ValueError(f"temperature should be a finite number > 0 (use greedy() for the "
+                         f"limit 0), got {temperature!r}")
+    if top_k is not None:
+        check_positive_int(top_k, "top_k")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator should be None or a torch.Generator, "
+                        f"got {type(generator).__name__}")
 
     def pick(logp):
         logits = logp / temperature  # (N, V)
@@ -100,13 +150,14 @@ def sample(log_prob_fn: LogProbFn, batch_size: int, bos: int, eos: int, max_len:
 
 
 def _generate(fn, batch_size, bos, eos, max_len, device, pick) -> Decoded:
-    _check_common(batch_size, max_len)
     rows = torch.arange(batch_size, device=device)
     prefixes = torch.full((batch_size, 1), bos, dtype=torch.long, device=device)
     done = torch.zeros(batch_size, dtype=torch.bool, device=device)
     total = torch.zeros(batch_size, device=device)
-    for _ in range(max_len):
+    for t in range(max_len):
         logp = _next(fn, prefixes, rows)  # (B, V)
+        if t == 0:
+            _check_in_vocab(logp.shape[1], bos=bos, eos=eos)
         y = pick(logp).masked_fill(done, eos)  # (B,)
         total += logp.gather(1, y[:, None]).squeeze(1).masked_fill(done, 0.0)
         prefixes = torch.cat([prefixes, y[:, None]], dim=1)
@@ -118,7 +169,24 @@ def _generate(fn, batch_size, bos, eos, max_len, device, pick) -> Decoded:
 
 def length_normalised(scores: torch.Tensor, lengths: torch.Tensor, alpha: float) -> torch.Tensor:
     """score / length ** alpha: alpha = 0 ranks by log-probability, alpha = 1 by the
-    log-probability per token."""
+    log-probability per token. ``lengths`` (integers >= 1) broadcast to ``scores``' shape."""
+    check_tensor(scores, "scores", "float")
+    check_tensor(lengths, "lengths", "int")
+    try:
+        fits = torch.broadcast_shapes(scores.shape, lengths.shape) == scores.shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"lengths of shape {tuple(lengths.shape)} should broadcast to the "
+                         f"shape of scores {tuple(scores.shape)}")
+    _check_alpha(alpha)
+    if lengths.numel() and int(lengths.min()) < 1:
+        raise ValueError(f"lengths should be >= 1 (a length counts tokens, <eos> included), "
+                         f"got {int(lengths.min())}")
+    return _length_normalised(scores, lengths, alpha)
+
+
+def _length_normalised(scores, lengths, alpha):
     return scores / lengths.to(scores.dtype) ** alpha
 
 
@@ -132,13 +200,34 @@ def beam_step(scores: torch.Tensor, lengths: torch.Tensor, finished: torch.Tenso
     Candidates are ranked by ``length_normalised(score, length, alpha)``.
     Returns (scores, lengths, finished, parent beam, word), each (B, k).
     """
+    check_tensor(scores, "scores", "float")
+    dims = check_shape(scores, ("B", "k"), "scores")
+    check_tensor(lengths, "lengths", "int")
+    check_shape(lengths, ("B", "k"), "lengths", dims)
+    check_tensor(finished, "finished", "bool")
+    check_shape(finished, ("B", "k"), "finished", dims)
+    check_tensor(log_probs, "log_probs", "float")
+    V = check_shape(log_probs, ("B", "k", "V"), "log_probs", dims)["V"]
+    check_same_dtype((scores, "scores"), (log_probs, "log_probs"))
+    check_positive_int(eos, "eos", minimum=0)
+    _check_in_vocab(V, eos=eos)
+    _check_alpha(alpha)
+    if lengths.numel() and int(lengths.min()) < 0:
+        raise ValueError(f"lengths should be >= 0 (tokens generated so far), "
+                         f"got {int(lengths.min())}")
+    check_not_nan(scores, "scores")  # beams are ranked: a nan would be ranked silently
+    check_not_nan(log_probs, "log_probs")
+    return _beam_step(scores, lengths, finished, log_probs, eos, alpha)
+
+
+def _beam_step(scores, lengths, finished, log_probs, eos, alpha):
     B, k, V = log_probs.shape
     carry = torch.full((V,), -math.inf, device=log_probs.device)
     carry[eos] = 0.0  # a finished beam's only continuation: itself
     log_probs = torch.where(finished[..., None], carry, log_probs)
     total = scores[..., None] + log_probs  # (B, k, V)
     new_len = lengths + (~finished).long()  # (B, k)
-    ranked = length_normalised(total, new_len[..., None].expand(-1, -1, V), alpha)
+    ranked = _length_normalised(total, new_len[..., None].expand(-1, -1, V), alpha)
     best = ranked.reshape(B, k * V).topk(k, dim=-1).indices  # (B, k) over beam x word
     parent, word = best // V, best % V
     return (total.reshape(B, k * V).gather(1, best), new_len.gather(1, parent),
@@ -152,11 +241,9 @@ def beam_search(log_prob_fn: LogProbFn, batch_size: int, bos: int, eos: int,
     """Keep the ``beam_width`` best prefixes of each input; return the best finished one,
     ranked by log-probability / length ** ``alpha`` (``alpha`` = 0: pure log-probability;
     width 1 is greedy search)."""
-    _check_common(batch_size, max_len)
-    if not isinstance(beam_width, int) or isinstance(beam_width, bool) or beam_width < 1:
-        raise ValueError(f"beam_width should be an int >= 1, got {beam_width!r}")
-    if not isinstance(alpha, int | float) or alpha < 0:
-        raise ValueError(f"alpha (length normalisation) should be a number >= 0, got {alpha!r}")
+    _check_common(log_prob_fn, batch_size, max_len, bos=bos, eos=eos)
+    check_positive_int(beam_width, "beam_width")
+    _check_alpha(alpha)
     B, k = batch_size, beam_width
     rows = torch.arange(B, device=device).repeat_interleave(k)  # (B k,)
     prefixes = torch.full((B * k, 1), bos, dtype=torch.long, device=device)
@@ -164,15 +251,18 @@ def beam_search(log_prob_fn: LogProbFn, batch_size: int, bos: int, eos: int,
     scores[:, 0] = 0.0  # one live beam at the start: the others are copies of it
     lengths = torch.zeros(B, k, dtype=torch.long, device=device)
     finished = torch.zeros(B, k, dtype=torch.bool, device=device)
-    for _ in range(max_len):
+    for t in range(max_len):
         logp = _next(log_prob_fn, prefixes, rows)  # (B k, V)
-        scores, lengths, finished, parent, word = beam_step(
+        if t == 0:
+            _check_in_vocab(logp.shape[1], bos=bos, eos=eos)
+            scores = scores.to(logp.dtype)  # 0 and -inf: the same in any dtype
+        scores, lengths, finished, parent, word = _beam_step(
             scores, lengths, finished, logp.view(B, k, -1), eos, alpha)
         pick = (parent + torch.arange(B, device=device)[:, None] * k).reshape(-1)  # (B k,)
         prefixes = torch.cat([prefixes[pick], word.reshape(-1, 1)], dim=1)
         if finished.all():
             break
-    best = length_normalised(scores, lengths.clamp(min=1), alpha).argmax(-1)  # (B,)
+    best = _length_normalised(scores, lengths.clamp(min=1), alpha).argmax(-1)  # (B,)
     index = best + torch.arange(B, device=device) * k
     tokens = prefixes[index, 1:]
     return _finish(tokens, scores.gather(1, best[:, None]).squeeze(1), eos, max_len)
@@ -182,17 +272,58 @@ def beam_search(log_prob_fn: LogProbFn, batch_size: int, bos: int, eos: int,
 def sequence_log_probs(log_prob_fn: LogProbFn, tokens: torch.Tensor, lengths: torch.Tensor,
                        bos: int) -> torch.Tensor:
     """Log-probability of given sequences, tokens (B, T) (no ``<bos>``), each counted over
-    its first ``lengths[b]`` tokens -> (B,). Teacher forcing, one step at a time."""
+    its first ``lengths[b]`` tokens (0 .. T) -> (B,). Teacher forcing, one step at a time."""
+    _check_fn(log_prob_fn)
+    check_tensor(tokens, "tokens", "int")
+    dims = check_shape(tokens, ("B", "T"), "tokens")
+    check_tensor(lengths, "lengths", "int")
+    check_shape(lengths, ("B",), "lengths", dims)
+    check_positive_int(bos, "bos", minimum=0)
     B, T = tokens.shape
+    if tokens.numel() and int(tokens.min()) < 0:
+        raise ValueError(f"tokens holds the token id {int(tokens.min())}; ids are >= 0")
+    if B and (int(lengths.min()) < 0 or int(lengths.max()) > T):
+        raise ValueError(f"lengths should lie in 0 .. T = {T} (the width of tokens), got min "
+                         f"{int(lengths.min())}, max {int(lengths.max())}")
     rows = torch.arange(B, device=tokens.device)
     prefixes = torch.cat([torch.full((B, 1), bos, dtype=torch.long, device=tokens.device),
                           tokens], dim=1)
     total = torch.zeros(B, device=tokens.device)
-    for t in range(int(lengths.max())):
-        logp = _next(log_prob_fn, prefixes[:, : t + 1], rows)
+    for t in range(int(lengths.max()) if B else 0):
+        logp = _next(log_prob_fn, prefixes[:, : t + 1], rows, choose=False)
+        if t == 0:
+            V = logp.shape[1]
+            _check_in_vocab(V, bos=bos)
+            if int(tokens.max()) >= V:
+                raise ValueError(f"tokens holds the token id {int(tokens.max())}, but "
+                                 f"log_prob_fn's vocabulary has V = {V} ids (0 .. {V - 1})")
         step = logp.gather(1, tokens[:, t: t + 1]).squeeze(1)
         total += torch.where(t < lengths, step, torch.zeros_like(step))
     return total
+
+
+def _check_sentences(sentences, name: str = "sentences") -> list:
+    """A non-empty list of sentences, each a list (or tuple) of words (strings)."""
+    if isinstance(sentences, str):
+        raise TypeError(f"{name} should be a list of sentences, each a list of words, not a "
+                        f"string")
+    try:
+        sentences = list(sentences)
+    except TypeError:
+        raise TypeError(f"{name} should be a list of sentences, each a list of words, "
+                        f"got {type(sentences).__name__}") from None
+    if not sentences:
+        raise ValueError(f"{name} is empty: give at least one sentence")
+    for i, sentence in enumerate(sentences):
+        if isinstance(sentence, str) or not isinstance(sentence, Sequence):
+            fix = " (split it into words with .split())" if isinstance(sentence, str) else ""
+            raise TypeError(f"{name}[{i}] should be a list of words{fix}, "
+                            f"got {type(sentence).__name__}")
+        for word in sentence:
+            if not isinstance(word, str):
+                raise TypeError(f"{name}[{i}] should hold words (strings), but holds "
+                                f"{type(word).__name__} {word!r}"[:160])
+    return sentences
 
 
 class BigramLM:
@@ -203,9 +334,16 @@ class BigramLM:
     """
 
     def __init__(self, sentences: Sequence[Sequence[str]], vocab, smoothing: float = 0.1):
-        if smoothing <= 0:
-            raise ValueError(f"smoothing should be > 0 (unseen pairs need some mass), "
-                             f"got {smoothing!r}")
+        if not all(hasattr(vocab, a) for a in ("bos", "eos", "pad", "encode", "__len__")):
+            raise TypeError(f"vocab should be a Vocab (attnbook.data.translation.Vocab, e.g. "
+                            f"target_vocab()), got {type(vocab).__name__}")
+        if isinstance(smoothing, bool) or not isinstance(smoothing, int | float):
+            raise TypeError(f"smoothing should be a number > 0, got "
+                            f"{type(smoothing).__name__} {smoothing!r}")
+        if not 0 < smoothing < math.inf:  # also refuses nan
+            raise ValueError(f"smoothing should be a finite number > 0 (unseen pairs need "
+                             f"some mass), got {smoothing!r}")
+        sentences = _check_sentences(sentences)
         V = len(vocab)
         counts = Counter()
         for sentence in sentences:
@@ -219,10 +357,24 @@ class BigramLM:
         self.vocab = vocab
 
     def log_prob_fn(self, prefixes: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """prefixes (N, t), t >= 1, ids of the vocabulary -> (N, V): the row of the last
+        token. ``rows`` is ignored (a bigram model has no source)."""
+        check_tensor(prefixes, "prefixes", "int")
+        check_shape(prefixes, (None, None), "prefixes")
+        if prefixes.shape[1] == 0:
+            raise ValueError("prefixes have no tokens (shape (N, 0)): each prefix starts "
+                             "with <bos>")
+        V = self.log_table.shape[0]
+        if prefixes.numel():
+            lo, hi = torch.stack((prefixes.min(), prefixes.max())).tolist()
+            if lo < 0 or hi >= V:
+                raise ValueError(f"prefixes holds ids outside the vocabulary [0, {V}): "
+                                 f"min {lo}, max {hi}")
         return self.log_table.to(prefixes.device)[prefixes[:, -1]]  # (N, V)
 
     def perplexity(self, sentences: Sequence[Sequence[str]]) -> float:
         """exp(mean negative log-probability per predicted token, ``<eos>`` included)."""
+        sentences = _check_sentences(sentences)
         nll, n = 0.0, 0
         for sentence in sentences:
             ids = [self.vocab.bos, *self.vocab.encode(sentence), self.vocab.eos]
