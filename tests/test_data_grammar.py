@@ -98,6 +98,18 @@ def test_bad_arguments():
         is_grammatical(["varo"], "english")
     with pytest.raises(TypeError, match="split"):
         is_grammatical("varo no miso ni mira", "target")
+    with pytest.raises(TypeError, match="tokens should be a sequence of words"):
+        grammar_error(None)
+    with pytest.raises(TypeError, match="tokens should be a sequence of words"):
+        is_grammatical(3)
+    with pytest.raises(TypeError, match=r"tokens\[1\] should be a word"):
+        is_grammatical(["varo", 3, "no"])
+    with pytest.raises(TypeError, match="word should be a string"):
+        word_class(3)  # not a silent None ("a word the grammar does not know")
+    with pytest.raises(TypeError, match="pairs should be a list of Pair"):
+        sentences("varo no miso")
+    with pytest.raises(TypeError, match=r"pairs\[0\] should be a Pair"):
+        sentences([("the dog", "varo no")])
 
 
 def test_monolingual_splits_are_disjoint_and_from_the_corpus():

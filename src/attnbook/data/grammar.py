@@ -11,7 +11,8 @@ regular, so a left-to-right scan decides it:
 
 ``grammar_error`` says where and why a sentence leaves the grammar (``None`` when it is a
 sentence); ``is_grammatical`` is its yes/no. Lengths are not limited (the generator
-keeps sources within 5-30 words; the grammar itself has no bound).
+keeps sources within 5-30 words; the grammar itself has no bound). A sentence is a list
+(or tuple) of words, each a string; anything else is refused with a ``TypeError``.
 """
 
 from collections.abc import Sequence
@@ -53,11 +54,33 @@ def _check_side(side: str) -> None:
 def word_class(word: str, side: str = "target") -> str | None:
     """The class of ``word`` on ``side`` ("det", "adj", "noun", "verb", "conj", "past"),
     or ``None`` for a word the grammar does not know."""
+    if not isinstance(word, str):
+        raise TypeError(f"word should be a string (one word), got {type(word).__name__} "
+                        f"{word!r}"[:160])
     _check_side(side)
+    return _word_class(word, side)
+
+
+def _word_class(word: str, side: str) -> str | None:
     for name, words in _CLASSES[side].items():
         if word in words:
             return name
     return None
+
+
+def _check_words(tokens, name: str = "tokens") -> list[str]:
+    """One sentence: a list (or tuple) of words, each a string."""
+    if isinstance(tokens, str):
+        raise TypeError(f"{name} should be a sequence of words, not a string: use .split()")
+    if not isinstance(tokens, Sequence):
+        raise TypeError(f"{name} should be a sequence of words (a list of strings), "
+                        f"got {type(tokens).__name__}")
+    words = list(tokens)
+    for i, w in enumerate(words):
+        if not isinstance(w, str):
+            raise TypeError(f"{name}[{i}] should be a word (a string), got "
+                            f"{type(w).__name__} {w!r}"[:160])
+    return words
 
 
 def _expected(slot: str) -> str:
@@ -71,12 +94,10 @@ def grammar_error(tokens: Sequence[str], side: str = "target") -> str | None:
     ``"word 3 'mira': expected a det, got a verb"``.
     """
     _check_side(side)
-    if isinstance(tokens, str):
-        raise TypeError("tokens should be a sequence of words, not a string: use .split()")
-    words = list(tokens)
+    words = _check_words(tokens)
     if not words:
         return "the sentence is empty"
-    classes = [word_class(w, side) for w in words]
+    classes = [_word_class(w, side) for w in words]
     pattern, i, slot = _CLAUSE[side], 0, 0
     n_adj = 0
     while i < len(words):
@@ -119,6 +140,13 @@ def is_grammatical(tokens: Sequence[str], side: str = "target") -> bool:
 def sentences(pairs: Sequence[Pair], side: str = "target") -> list[tuple[str, ...]]:
     """One side of a list of pairs: the monolingual sentences."""
     _check_side(side)
+    if isinstance(pairs, str) or not isinstance(pairs, Sequence):
+        raise TypeError(f"pairs should be a list of Pair (from generate_corpus or "
+                        f"make_corpus), got {type(pairs).__name__}")
+    for i, p in enumerate(pairs):
+        if not isinstance(p, Pair):
+            raise TypeError(f"pairs[{i}] should be a Pair (with .src and .tgt), "
+                            f"got {type(p).__name__}")
     return [p.src if side == "source" else p.tgt for p in pairs]
 
 
