@@ -120,7 +120,7 @@ def table(results: list[dict], seeds: int) -> str:
         "",
         f"Written by `bench/alignment_seeds.py` on {dt.date.today()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__}, one thread per run. Training seeds 0–{seeds - 1}; the "
-        "chapter trains with seed 0 (on two threads, so its numbers differ a little). "
+        "chapter trains with seed 0, also on one thread, so its run is the seed-0 row. "
         "*agree*: argmax attention = gold source word; *near*: within 3 words; *acc 25–30*: "
         "greedy token accuracy on the longest test bucket; *peak@50*: mean largest attention "
         "weight after 50 training steps; *misses by class*: the share of each target word "
