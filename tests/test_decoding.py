@@ -150,6 +150,25 @@ def test_batched_beam_equals_one_input_at_a_time():
         assert alone.sequences()[0] == batched.sequences()[row]
 
 
+def test_searches_do_not_ask_for_finished_sequences():
+    """Finished rows are skipped (they cost as much as live ones otherwise); the results
+    are those of a search that scores every row at every step."""
+    fn, asked = toy_fn(1.0), []
+
+    def counting(prefixes, rows):
+        asked.append(len(prefixes))
+        return fn(prefixes, rows)
+
+    for search, n in [(lambda f: greedy(f, 8, BOS, EOS, max_len=8), 8),
+                      (lambda f: beam_search(f, 8, BOS, EOS, beam_width=3, max_len=8), 24)]:
+        asked.clear()
+        out = search(counting)
+        assert asked[0] == n and min(asked) < n  # some rows finished early
+        for row in range(8):  # one row at a time: no other row can finish first
+            alone = search(lambda p, r, row=row: fn(p, torch.full_like(r, row)))
+            assert alone.sequences()[0] == out.sequences()[row]
+
+
 def test_sampling_limits_are_greedy():
     fn = toy_fn()
     g = greedy(fn, 8, BOS, EOS, max_len=6)

@@ -115,7 +115,7 @@ def greedy(log_prob_fn: LogProbFn, batch_size: int, bos: int, eos: int, max_len:
     """At each step take the most likely token, until every sequence has produced ``eos``."""
     _check_common(log_prob_fn, batch_size, max_len, bos=bos, eos=eos)
     return _generate(log_prob_fn, batch_size, bos, eos, max_len, device,
-                     pick=lambda logp: logp.argmax(-1))
+                     pick=lambda logp: logp.argmax(-1), skip_done=True)
 
 
 @torch.no_grad()
@@ -149,13 +149,30 @@ def sample(log_prob_fn: LogProbFn, batch_size: int, bos: int, eos: int, max_len:
     return _generate(log_prob_fn, batch_size, bos, eos, max_len, device, pick)
 
 
-def _generate(fn, batch_size, bos, eos, max_len, device, pick) -> Decoded:
+def _live_next(fn, prefixes, rows, done):
+    """log_prob_fn on the unfinished rows only; finished rows get 0 (their next token is
+    fixed). Finished sequences would otherwise cost as much as live ones until the last
+    sequence ends."""
+    if not done.any():
+        return _next(fn, prefixes, rows)
+    live = (~done).nonzero().squeeze(1)
+    out = _next(fn, prefixes[live], rows[live])  # (live, V)
+    logp = out.new_zeros(len(prefixes), out.shape[1])
+    logp[live] = out
+    return logp
+
+
+def _generate(fn, batch_size, bos, eos, max_len, device, pick,
+              skip_done=False) -> Decoded:
     rows = torch.arange(batch_size, device=device)
     prefixes = torch.full((batch_size, 1), bos, dtype=torch.long, device=device)
     done = torch.zeros(batch_size, dtype=torch.bool, device=device)
     total = torch.zeros(batch_size, device=device)
     for t in range(max_len):
-        logp = _next(fn, prefixes, rows)  # (B, V)
+        if skip_done:  # a deterministic pick: finished rows need no log-probabilities
+            logp = _live_next(fn, prefixes, rows, done)  # (B, V)
+        else:  # sampling draws for every row, so the random stream stays the same
+            logp = _next(fn, prefixes, rows)  # (B, V)
         if t == 0:
             _check_in_vocab(logp.shape[1], bos=bos, eos=eos)
         y = pick(logp).masked_fill(done, eos)  # (B,)
@@ -252,7 +269,8 @@ def beam_search(log_prob_fn: LogProbFn, batch_size: int, bos: int, eos: int,
     lengths = torch.zeros(B, k, dtype=torch.long, device=device)
     finished = torch.zeros(B, k, dtype=torch.bool, device=device)
     for t in range(max_len):
-        logp = _next(log_prob_fn, prefixes, rows)  # (B k, V)
+        # finished beams only carry themselves over: skip their log-probabilities
+        logp = _live_next(log_prob_fn, prefixes, rows, finished.reshape(-1))  # (B k, V)
         if t == 0:
             _check_in_vocab(logp.shape[1], bos=bos, eos=eos)
             scores = scores.to(logp.dtype)  # 0 and -inf: the same in any dtype
