@@ -9,27 +9,6 @@ import torch
 
 from attnbook.exercises import ExerciseError, ch03
 
-CHECKERS = [
-    (ch03.check_nw_vector, ch03._nw_vector, ch03._VEC_MISTAKES),
-    (ch03.check_half_weight_bandwidth, ch03._half_weight_sigma, ch03._HALF_MISTAKES),
-    (ch03.check_weights_from_dots, ch03._weights_from_dots, ch03._DOTS_MISTAKES),
-]
-IDS = ["nw_vector", "half_weight_bandwidth", "weights_from_dots"]
-
-
-@pytest.mark.parametrize("check, reference, mistakes", CHECKERS, ids=IDS)
-def test_reference_passes(check, reference, mistakes, capsys):
-    assert check(reference).passed is True
-    assert "✓" in capsys.readouterr().out
-    assert len(mistakes) >= 2
-
-
-@pytest.mark.parametrize("check, reference, mistakes", CHECKERS, ids=IDS)
-def test_every_mistake_with_a_wrong_implementation_is_named(check, reference, mistakes):
-    for mistake in mistakes:
-        with pytest.raises(ExerciseError, match=re.escape(mistake.name)):
-            check(mistake.wrong)
-
 
 def _fails(check, fn, name):
     with pytest.raises(ExerciseError, match=re.escape(name)):

@@ -1,40 +1,11 @@
-"""Chapter 8's checkers: references pass, mistakes are named (stubs: test_exercises.py)."""
-
-import re
+"""Chapter 8's checkers, beyond the generic tests in test_exercises.py (every reference passes,
+every named mistake is caught, stubs are "not attempted yet")."""
 
 import pytest
 import torch
 
 from attnbook.exercises import ExerciseError, ch08
 from attnbook.multihead import merge_heads, split_heads
-
-CHECKERS = [
-    (ch08.check_split_heads_seq_first, ch08.split_heads_seq_first_reference,
-     ch08.SPLIT_MISTAKES),
-    (ch08.check_merge_heads_seq_first, ch08.merge_heads_seq_first_reference,
-     ch08.MERGE_MISTAKES),
-    (ch08.check_multihead_forward, ch08.multihead_forward_reference, ch08.FORWARD_MISTAKES),
-    (ch08.check_grouped_keys_to_heads, ch08.grouped_keys_to_heads_reference,
-     ch08.GQA_MISTAKES),
-    (ch08.check_ablate_head, ch08.ablate_head_reference, ch08.ABLATE_MISTAKES),
-]
-IDS = ["split", "merge", "forward", "grouped_kv", "ablate"]
-
-
-@pytest.mark.parametrize("check, reference, mistakes", CHECKERS, ids=IDS)
-def test_reference_passes(check, reference, mistakes, capsys):
-    assert check(reference).passed is True
-    assert "✓" in capsys.readouterr().out
-    assert len(mistakes) >= 2
-
-
-@pytest.mark.parametrize("check, reference, mistakes", CHECKERS, ids=IDS)
-def test_every_mistake_with_a_wrong_implementation_is_named(check, reference, mistakes):
-    for mistake in mistakes:
-        if mistake.wrong is None:
-            continue
-        with pytest.raises(ExerciseError, match=re.escape(mistake.name)):
-            check(mistake.wrong)
 
 
 def test_other_correct_forms_pass():
