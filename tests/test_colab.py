@@ -99,7 +99,12 @@ def test_every_colab_link_points_to_this_notebook_at_the_configured_ref(path):
 
 
 def _setup_cell(path: Path) -> str:
-    return next(_source(c) for c in _cells(path) if c["cell_type"] == "code")
+    """The first code cell, as Python reads it: adjacent string literals joined (a long URL
+    may be split over two lines), IPython's ! and % lines left out."""
+    source = next(_source(c) for c in _cells(path) if c["cell_type"] == "code")
+    code = "\n".join(line for line in source.splitlines()
+                     if not line.lstrip().startswith(("%", "!")))
+    return ast.unparse(ast.parse(code))
 
 
 def _is_attnbook_missing(test: ast.expr) -> bool:

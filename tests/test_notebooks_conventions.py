@@ -1,5 +1,6 @@
 """The book's notebook conventions (README, "Contributing a chapter"), checked on every notebook."""
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -61,7 +62,8 @@ def test_first_code_cells_install_then_set_up(path):
     install, setup = _source(code[0]), _source(code[1])
     assert 'importlib.util.find_spec("attnbook") is None' in install, \
         f"{path.name}: the first code cell must install attnbook only when it is missing"
-    assert f"git+{REPO_URL}" in install, f"{path.name}: setup cell must install from {REPO_URL}"
+    joined = ast.unparse(ast.parse(install))  # "a" "b" -> "ab": a URL split over lines
+    assert f"git+{REPO_URL}" in joined, f"{path.name}: setup cell must install from {REPO_URL}"
     assert "remove-cell" in code[0].get("metadata", {}).get("tags", []), \
         f"{path.name}: tag the install cell remove-cell, so the book does not show it"
     assert "set_seed(" in setup and "get_device()" in setup, \
