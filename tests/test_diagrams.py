@@ -44,6 +44,9 @@ EXPECTED = {
                                 "memory (B, S, d)", "(B, T, d)"],
     diagrams.draw_post_ln_vs_pre_ln: ["add: x + sublayer(x)", "add: x + sublayer(LN(x))",
                                       "LayerNorm", "sublayer"],
+    diagrams.draw_attention_rollout: ["[CLS]", "layer 1: A′₁ = (A₁ + I) / 2   (T, T)",
+                                      "layer 2: A′₂ = (A₂ + I) / 2   (T, T)",
+                                      "output of the last layer"],
 }
 DRAW = list(diagrams.DIAGRAMS.values())
 

@@ -548,6 +548,39 @@ def draw_post_ln_vs_pre_ln():
     return fig
 
 
+def draw_attention_rollout():
+    """Chapter 12: rollout and flow read the layers as a graph; each layer's edges are
+    the head-averaged attention plus the residual path, A' = (A + I) / 2."""
+    fig, ax = canvas(15, 7.2)
+    T, x0, dx, levels = 4, 1.2, 2.0, (0.9, 3.2, 5.5)
+    names = ["[CLS]", "x1", "x2", "x3"]
+    A = np.array([[[.1, .2, .6, .1], [.1, .7, .1, .1], [.1, .1, .2, .6], [.1, .1, .7, .1]],
+                  [[.1, .1, .7, .1], [.3, .3, .2, .2], [.2, .2, .3, .3], [.2, .3, .3, .2]]])
+    for layer in range(2):
+        lo, hi = levels[layer] + 0.3, levels[layer + 1] - 0.3
+        for i in range(T):
+            for j in range(T):
+                w = (A[layer, i, j] + (i == j)) / 2
+                ax.plot([x0 + i * dx, x0 + j * dx], [hi, lo], color="#9a7b00",
+                        linewidth=0.4 + 5 * w, alpha=0.25 + 0.7 * w, zorder=0)
+    for level, y in enumerate(levels):
+        for i in range(T):
+            role = "attn" if (level == 2 and i == 0) else ("query" if level else "key")
+            box(ax, x0 + i * dx, y, names[i] if level == 0 else f"h{level}" if i else "cls",
+                w=1.1, h=0.6, role=role)
+    side = x0 + (T - 1) * dx + 1.0
+    note(ax, side, levels[0], "inputs: which of them did the\n[CLS] output draw on?",
+         ha="left")
+    for layer in range(2):
+        y = (levels[layer] + levels[layer + 1]) / 2
+        shape_label(ax, side, y, f"layer {layer + 1}: A′{'₁₂'[layer]} = (A{'₁₂'[layer]} + I) / 2"
+                    "   (T, T)", side="right")
+    note(ax, side, levels[2], "output of the last layer", ha="left")
+    shape_label(ax, 7.5, 6.65, "rollout: R = A′₂ A′₁, row [CLS]    "
+                "flow: max flow from the top [CLS] to each input", side="on")
+    return fig
+
+
 DIAGRAMS = {
     "score matrix": draw_score_matrix,
     "attention pooling": draw_attention_pooling,
@@ -560,4 +593,5 @@ DIAGRAMS = {
     "multi-head attention": draw_multihead_attention,
     "Transformer": draw_transformer,
     "post-LN vs pre-LN": draw_post_ln_vs_pre_ln,
+    "attention rollout": draw_attention_rollout,
 }
