@@ -538,16 +538,41 @@ def _chapter_10():
     }
 
 
+def _chapter_11():
+    E, K, L = A + "efficient.", A + "kv_cache.", A + "linear_attention."
+
+    def append():
+        cache = attnbook.kv_cache.KVCache(2)
+        return _call(cache.append, layer=1, k=torch.randn(2, 2, 3, 4), v=torch.randn(2, 2, 3, 4))
+
+    def recall():
+        model = _module(L + "RecallModel", 10, 6, 8)
+        return _call(model, keys=torch.tensor([[1, 2, 3], [4, 5, 6]]),
+                     values=torch.tensor([[0, 1, 2], [3, 4, 5]]), query=torch.tensor([2, 4]))
+
+    return {
+        E + "peak_extra_memory": lambda: (attnbook.efficient.peak_extra_memory,
+                                          {"fn": lambda: torch.ones(3)}),
+        K + "KVCache.append": append,
+        K + "greedy_generate": lambda: _call(attnbook.kv_cache.greedy_generate, model=_lm(),
+                                             prompt=_ids(), num_tokens=2),
+        K + "lm_forward_cached": lambda: _call(attnbook.kv_cache.lm_forward_cached, model=_lm(),
+                                               tokens=_ids(),
+                                               cache=attnbook.kv_cache.KVCache(1)),
+        L + "RecallModel.forward": recall,
+    }
+
+
 def _load_part_iv():
     """The Part IV baselines, for the modules that exist (they land during this work)."""
     for m in ("decoding", "multihead", "self_attention", "positional", "transformer",
               "data.grammar", "data.lookup_task", "data.order_task", "graph", "pointer",
-              "sets", "vision", "data.digits"):
+              "sets", "vision", "data.digits", "efficient", "kv_cache", "linear_attention"):
         try:
             importlib.import_module(A + m)
         except ImportError:
             continue
-    return {k: v for k, v in {**_part_iv(), **_chapter_10()}.items()
+    return {k: v for k, v in {**_part_iv(), **_chapter_10(), **_chapter_11()}.items()
             if k.rsplit(".", 1)[0] in sys.modules or k.rsplit(".", 2)[0] in sys.modules}
 
 
