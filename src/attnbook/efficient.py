@@ -22,6 +22,7 @@ may attend to a key, as in ``F.scaled_dot_product_attention``.
 """
 
 import math
+import os
 
 import torch
 import torch.nn.functional as F
@@ -174,6 +175,9 @@ def peak_extra_memory(fn, *args, **kwargs) -> int:
     """
     if not callable(fn):
         raise TypeError(f"fn should be a function to call, got {type(fn).__name__}")
+    # The profiler's C++ layer (Kineto) logs every start and stop to stderr unless its
+    # log level is above its highest (5); it reads the level when it first starts.
+    os.environ.setdefault("KINETO_LOG_LEVEL", "6")
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn(*args, **kwargs)
     records = [(e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()

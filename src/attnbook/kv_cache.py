@@ -54,11 +54,11 @@ class KVCache:
                              f"{tuple(k.shape)} and {tuple(v.shape)}")
         old_k, old_v = self.keys[layer], self.values[layer]
         if old_k is not None:
-            want = (*old_k.shape[:2], "t", old_k.shape[3])
             if (k.shape[:2], k.shape[3]) != (old_k.shape[:2], old_k.shape[3]):
+                B, g, _, d_h = old_k.shape
                 raise ValueError(f"the cache of layer {layer} holds shape {tuple(old_k.shape)} "
-                                 f"(B, g, S, d_h); k should have shape (B, g, t, d_h) = "
-                                 f"{want}, got {tuple(k.shape)}")
+                                 f"= (B, g, S, d_h); k should have shape (B, g, t, d_h) = "
+                                 f"({B}, {g}, t, {d_h}), got {tuple(k.shape)}")
             k, v = torch.cat([old_k, k], dim=2), torch.cat([old_v, v], dim=2)  # along S
         self.keys[layer], self.values[layer] = k, v
         return k, v
