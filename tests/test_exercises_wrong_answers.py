@@ -19,7 +19,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attnbook.exercises import ExerciseError, ch01, ch02, ch03, ch04, ch05, ch06
+from attnbook.exercises import ExerciseError, ch01, ch02, ch03, ch04, ch05, ch06, ch12
 
 NAMED = r"This looks like: [^\n]*?"  # then (part of) the mistake's name
 
@@ -628,6 +628,89 @@ CATALOGUE = [
      lambda *a: _learner_map_aer(*a, swap=True), NAMED + r"\(source, target\)"),
     (C6.check_attention_aer, "a tensor, not a float",
      lambda *a: torch.tensor([_learner_map_aer(*a)]), r"shape|single number|extra"),
+]
+
+
+# ---------------------------------------------------------------- chapter 12, as a learner
+
+
+def _learner_rollout(weights, residual, *, identity=True, divide=True, left=True,
+                     heads="mean"):
+    L, h, T, _ = weights.shape
+    R = torch.eye(T)
+    for layer in range(L):
+        w = weights[layer]
+        A = w.mean(0) if heads == "mean" else w.max(0).values
+        if identity:
+            A = A + residual[layer] * torch.eye(T)
+        if divide:
+            A = A / (1 + residual[layer]) if identity else A
+        R = A @ R if left else R @ A
+    return R
+
+
+def _learner_occlusion(model, tokens, labels, filler, *, log=True, fresh=True,
+                       predicted=False, in_place=False):
+    B, T = tokens.shape
+    rows = torch.arange(B)
+    with torch.no_grad():
+        out = model(tokens)
+        target = out.argmax(-1) if predicted else labels
+        score = (out.log_softmax(-1) if log else out.softmax(-1))[rows, target]
+        x = tokens if in_place else tokens.clone()
+        cols = []
+        for j in range(T):
+            if fresh and not in_place:
+                x = tokens.clone()
+            keep = x[:, j].clone()
+            x[:, j] = filler
+            o = model(x)
+            cols.append(score - (o.log_softmax(-1) if log else o.softmax(-1))[rows, target])
+            if in_place and fresh:
+                x[:, j] = keep
+        if in_place:
+            x[:, 0] = filler  # left a filler behind
+    return torch.stack(cols, 1)
+
+
+def _learner_js(p, q, *, log=torch.log2, root=True, guard=True):
+    m = (p + q) / 2
+
+    def kl(a, b):
+        if guard:
+            return torch.where(a > 0, a * log(torch.where(a > 0, a, 1) / b), 0).sum(-1)
+        return (a * log(a / b)).sum(-1)
+
+    js = (kl(p, m) + kl(q, m)) / 2
+    return js.sqrt() if root else js
+
+
+CATALOGUE += [
+    (ch12.check_rollout_residual, "R = R @ A'",
+     lambda w, r: _learner_rollout(w, r, left=False), NAMED + "wrong order"),
+    (ch12.check_rollout_residual, "no identity",
+     lambda w, r: _learner_rollout(w, r, identity=False), NAMED + "identity forgotten"),
+    (ch12.check_rollout_residual, "A + rI, not divided",
+     lambda w, r: _learner_rollout(w, r, divide=False), NAMED + "not re-normalised"),
+    (ch12.check_rollout_residual, "the strongest head instead of the mean",
+     lambda w, r: _learner_rollout(w, r, heads="max"), r"sums? to"),
+    (ch12.check_occlusion, "softmax probabilities",
+     lambda *a: _learner_occlusion(*a, log=False), NAMED + "probabilities instead"),
+    (ch12.check_occlusion, "one copy for the whole loop",
+     lambda *a: _learner_occlusion(*a, fresh=False), NAMED + "not put back"),
+    (ch12.check_occlusion, "the model's own prediction",
+     lambda *a: _learner_occlusion(*a, predicted=True), NAMED + "predicted class"),
+    (ch12.check_occlusion, "occluded the caller's tokens",
+     lambda *a: _learner_occlusion(*a, in_place=True), "in place"),
+    (ch12.check_js_distance, "natural log",
+     lambda p, q: _learner_js(p, q, log=torch.log), NAMED + "natural logarithm"),
+    (ch12.check_js_distance, "the divergence",
+     lambda p, q: _learner_js(p, q, root=False), NAMED + "no square root"),
+    (ch12.check_js_distance, "KL(p || q)",
+     lambda p, q: torch.where(p > 0, p * torch.log2(p / q), 0).sum(-1).sqrt(),
+     NAMED + "KL divergence"),
+    (ch12.check_js_distance, "0 log 0 not guarded",
+     lambda p, q: _learner_js(p, q, guard=False), r"nan at"),
 ]
 
 # Wrong answers that only the cases at the edges and extremes catch: each must be refused on
