@@ -46,7 +46,9 @@ JW_T, JW_STEPS, JW_LR, JW_PERMS, N_ADV, EPS = 15, 600, 1e-2, 20, 200, 0.01
 CHECKS = [
     "- encoder accuracy >= 0.99; mean occlusion drop at the marker and after it > 0.5, "
     "elsewhere < 0.1;",
-    "- 0 < occ_low_after < 0.2 and at least one of those sequences has the answer twice;",
+    "- 0 < occ_low_after < 0.2; in at least half of those where the answer stands twice, "
+    "removing both copies costs more than half (occ_both_copies_hurt_count against "
+    "occ_low_after_repeated_count);",
     "- rho_rollout > rho_raw_last + 0.1; raw_last_peak_on_answer > 0.9; "
     "rollout_top2_has_marker > 0.9;",
     "- entropy_min < 1.5 bits, entropy_max > 2 bits, entropy_max - entropy_min > 1;",
@@ -94,6 +96,15 @@ def encoder(seed: int) -> dict:
     out["occ_low_after"] = low.float().mean().item()
     out["occ_low_after_repeated"] = repeated[low].float().mean().item()
     out["occ_low_after_repeated_count"] = float(repeated[low].sum())
+    both = (low & repeated).nonzero().flatten()  # remove both copies of the answer
+    keep = torch.ones(len(both), T, dtype=torch.bool)
+    keep[torch.arange(len(both)), test.marker_pos[both] + 1] = False
+    keep[torch.arange(len(both)), test.marker_pos[both] + 2] = False
+    with torch.no_grad():
+        p = model(test.tokens[both])[0].softmax(-1)
+        y = p.argmax(-1, keepdim=True)
+        drop = p.gather(1, y) - model(test.tokens[both], keep)[0].softmax(-1).gather(1, y)
+    out["occ_both_copies_hurt_count"] = float((drop > 0.5).sum())
     out["raw_last_peak_on_answer"] = (methods["raw_last"].argmax(1)
                                       == test.marker_pos + 1).float().mean().item()
     top2 = methods["rollout"].topk(2).indices
