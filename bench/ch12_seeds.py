@@ -49,8 +49,9 @@ CHECKS = [
     "- 0 < occ_low_after < 0.2; in at least half of those where the answer stands twice, "
     "removing both copies costs more than half (occ_both_copies_hurt_count against "
     "occ_low_after_repeated_count);",
-    "- rho_rollout > rho_raw_last + 0.1; raw_last_peak_on_answer > 0.9; "
-    "rollout_top2_has_marker > 0.9;",
+    "- rho_rollout > rho_raw_last + 0.1; rho_raw_last, rho_raw_first < 0.3; "
+    "|rho_flow - rho_rollout| < 0.1; rho_gradxinput < rho_rollout; "
+    "raw_last_peak_on_answer > 0.9; rollout_top2_has_marker > 0.9;",
     "- entropy_min < 1.5 bits, entropy_max > 2 bits, entropy_max - entropy_min > 1;",
     "- marker: attention >= 0.99, uniform < 0.3, permutation median TVD > 0.9, "
     "adversarial kept >= 0.9 at median JS > 0.5;",
