@@ -563,16 +563,69 @@ def _chapter_11():
     }
 
 
+def _cls_encoder():
+    from attnbook.cls_encoder import ClsEncoder, ClsEncoderConfig
+    torch.manual_seed(0)
+    return ClsEncoder(ClsEncoderConfig(vocab_size=6, num_classes=3, d_model=8, num_heads=2,
+                                       d_ff=16, num_layers=2, max_len=6)).eval()
+
+
+def _jw_classifier():
+    from attnbook.faithfulness import AttentionClassifier
+    torch.manual_seed(0)
+    return AttentionClassifier(6, 3, d=8).eval()
+
+
+def _maps(B=2, L=2, T=3):
+    g = torch.Generator().manual_seed(4)
+    return torch.randn(B, L, 2, T, T, generator=g).softmax(-1)
+
+
+def _chapter_12():
+    IN, F, C = A + "interpret.", A + "faithfulness.", A + "cls_encoder."
+    p, q = _weights(), _weights().flip(-1)
+    return {
+        IN + "residual_maps": lambda: _call(attnbook.interpret.residual_maps, weights=_maps()),
+        IN + "attention_rollout": lambda: _call(attnbook.interpret.attention_rollout,
+                                                weights=_maps()),
+        IN + "attention_flow": lambda: _call(attnbook.interpret.attention_flow,
+                                             weights=_maps(B=1), query=0),
+        IN + "leave_one_out": lambda: _call(attnbook.interpret.leave_one_out,
+                                            model=_cls_encoder(), tokens=_ids(2, 5, 6)),
+        IN + "gradient_x_input": lambda: _call(attnbook.interpret.gradient_x_input,
+                                               model=_cls_encoder(), tokens=_ids(2, 5, 6)),
+        IN + "rank_agreement": lambda: _call(attnbook.interpret.rank_agreement, a=p, b=q),
+        C + "ClsEncoder.forward": lambda: _call(_cls_encoder(), tokens=_ids(2, 5, 6),
+                                                keep=torch.ones(2, 5, dtype=torch.bool)),
+        C + "ClsEncoder.embed": lambda: _call(_cls_encoder().embed, tokens=_ids(2, 5, 6)),
+        C + "ClsEncoder.classify": lambda: _call(_cls_encoder().classify, x=_x(8)),
+        F + "js_distance": lambda: _call(attnbook.faithfulness.js_distance, p=p, q=q),
+        F + "tv_distance": lambda: _call(attnbook.faithfulness.tv_distance, p=p, q=q),
+        F + "AttentionClassifier": lambda: _call(attnbook.faithfulness.AttentionClassifier,
+                                                 vocab_size=6, num_classes=3, d=8),
+        F + "AttentionClassifier.forward": lambda: _call(_jw_classifier(), tokens=_ids(2, 5, 6)),
+        F + "AttentionClassifier.features": lambda: _call(_jw_classifier().features,
+                                                          tokens=_ids(2, 5, 6)),
+        F + "AttentionClassifier.readout": lambda: _call(
+            _jw_classifier().readout, x=_x(8), weights=_q(1, 5)[:, 0].softmax(-1)),
+        F + "adversarial_attention": lambda: _call(attnbook.faithfulness.adversarial_attention,
+                                                   model=_jw_classifier(), tokens=_ids(2, 5, 6),
+                                                   eps=0.01, steps=3),
+    }
+
+
 def _load_part_iv():
     """The Part IV baselines, for the modules that exist (they land during this work)."""
     for m in ("decoding", "multihead", "self_attention", "positional", "transformer",
               "data.grammar", "data.lookup_task", "data.order_task", "graph", "pointer",
-              "sets", "vision", "data.digits", "efficient", "kv_cache", "linear_attention"):
+              "sets", "vision", "data.digits", "efficient", "kv_cache", "linear_attention",
+              "interpret", "faithfulness", "cls_encoder"):
         try:
             importlib.import_module(A + m)
         except ImportError:
             continue
-    return {k: v for k, v in {**_part_iv(), **_chapter_10(), **_chapter_11()}.items()
+    return {k: v for k, v in {**_part_iv(), **_chapter_10(), **_chapter_11(),
+                                **_chapter_12()}.items()
             if k.rsplit(".", 1)[0] in sys.modules or k.rsplit(".", 2)[0] in sys.modules}
 
 

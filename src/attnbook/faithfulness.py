@@ -19,7 +19,14 @@ import math
 import torch
 from torch import nn
 
-from attnbook.shapes import check_not_nan, check_positive_int, check_shape, check_tensor
+from attnbook.shapes import (
+    check_module_input,
+    check_not_nan,
+    check_positive_int,
+    check_same_dtype,
+    check_shape,
+    check_tensor,
+)
 from attnbook.transformer import check_tokens
 
 
@@ -83,6 +90,12 @@ class AttentionClassifier(nn.Module):
 
     def readout(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """x (B, T, d), weights (B, T) -> logits (B, C) of the mix sum_t a_t x_t."""
+        check_tensor(x, "x", "float")
+        dims = check_shape(x, ("B", "T", self.out.in_features), "x")
+        check_module_input(x, "x", self, self.out.in_features, "d")
+        check_tensor(weights, "weights", "float")
+        check_shape(weights, ("B", "T"), "weights", dims)
+        check_same_dtype((x, "x"), (weights, "weights"))
         return self.out((weights[..., None] * x).sum(1))  # (B, T, d) -> (B, d) -> (B, C)
 
     def forward(self, tokens: torch.Tensor, weights: torch.Tensor | None = None):

@@ -87,6 +87,9 @@ def _check_model_tokens(model, tokens) -> None:
         raise TypeError(f"model should be a ClsEncoder, got {type(model).__name__}")
     check_tensor(tokens, "tokens", "int")
     check_shape(tokens, ("B", "T"), "tokens")
+    if tokens.numel() == 0:
+        raise ValueError(f"tokens should hold at least one sequence of at least one token, "
+                         f"got shape {tuple(tokens.shape)}")
 
 
 def leave_one_out(model: ClsEncoder, tokens: torch.Tensor) -> torch.Tensor:
