@@ -29,6 +29,10 @@ imports the version kept here. The modules, one idea each:
 - ``attnbook.pointer``          -- chapter 10: a pointer network
 - ``attnbook.graph``            -- chapter 10: graph attention (GAT)
 - ``attnbook.sets``             -- chapter 10: set attention and pooling by attention
+- ``attnbook.efficient``        -- chapter 11: naive, online-softmax and tiled attention, windows,
+                                   peak memory from the profiler's allocation records
+- ``attnbook.kv_cache``         -- chapter 11: the key-value cache for the decoder-only model
+- ``attnbook.linear_attention`` -- chapter 11: linear attention (parallel and recurrent), recall
 - ``attnbook.data``             -- generated data sets, one submodule per task
 - ``attnbook.exercises``        -- the exercise checkers, one module per chapter
 - ``attnbook.grade``            -- ``python -m attnbook.grade``: every exercise's verdict in
