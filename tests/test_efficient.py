@@ -1,13 +1,12 @@
 """Chapter 11's package code: tiled and naive attention equal PyTorch's, the memory
 measurement sees the (T, S) matrix, the KV cache reproduces full recomputation, banded
-and linear attention equal their definitions, and the recall data is what it says."""
+and linear attention equal their definitions."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.testing import assert_close
 
-from attnbook.data.recall import make_recall_batch
 from attnbook.efficient import (
     causal_mask_end,
     naive_attention,
@@ -18,11 +17,7 @@ from attnbook.efficient import (
     tiled_attention,
 )
 from attnbook.kv_cache import KVCache, greedy_generate, kv_cache_bytes, lm_forward_cached
-from attnbook.linear_attention import (
-    RecallModel,
-    linear_attention,
-    linear_attention_recurrent,
-)
+from attnbook.linear_attention import linear_attention, linear_attention_recurrent
 from attnbook.transformer import LMConfig, TransformerLM
 
 
@@ -125,17 +120,3 @@ def test_a_cache_of_the_wrong_shape_is_refused():
 def test_cache_bytes_of_a_published_size():
     assert kv_cache_bytes(32, 32, 128) == 2**19  # 0.5 MiB per token in 16 bits
     assert kv_cache_bytes(32, 8, 128) * 4 == kv_cache_bytes(32, 32, 128)
-
-
-def test_recall_batch_and_model():
-    b = make_recall_batch(50, num_pairs=8, num_keys=10, num_values=4, seed=0)
-    assert (b.keys.sort(1).values.diff(1) > 0).all()  # distinct keys per row
-    rows = torch.arange(50)
-    assert torch.equal(b.keys[rows, b.index], b.query)
-    assert torch.equal(b.values[rows, b.index], b.target)
-    assert torch.equal(make_recall_batch(50, 8, 10, 4, seed=0).keys, b.keys)
-    for kind in ("softmax", "linear"):
-        out = RecallModel(10, 4, 8, kind)(b.keys, b.values, b.query)
-        assert out.shape == (50, 4)
-    with pytest.raises(ValueError, match="num_keys"):
-        make_recall_batch(2, num_pairs=5, num_keys=4)
