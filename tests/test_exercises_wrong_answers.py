@@ -19,7 +19,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attnbook.exercises import ExerciseError, ch01, ch02, ch03, ch04, ch05, ch06, ch12
+from attnbook.exercises import ExerciseError, ch01, ch02, ch03, ch04, ch05, ch06, ch11, ch12
 
 NAMED = r"This looks like: [^\n]*?"  # then (part of) the mistake's name
 
@@ -711,6 +711,76 @@ CATALOGUE += [
      NAMED + "KL divergence"),
     (ch12.check_js_distance, "0 log 0 not guarded",
      lambda p, q: _learner_js(p, q, guard=False), r"nan at"),
+]
+
+
+# chapter 11: written as learners write them, loops and all
+
+
+def _learner_online(m, l, scores, *, rescale=True, flip=False, keep_max=True):  # noqa: E741
+    m, l = m.clone(), l.clone()  # noqa: E741
+    for j in range(scores.shape[1]):
+        x = scores[:, j]
+        new = torch.maximum(m, x) if keep_max else torch.maximum(x, scores.amax(1))
+        factor = torch.exp(new - m) if flip else torch.exp(m - new)
+        l = (l * factor if rescale else l) + torch.exp(x - new)  # noqa: E741
+        m = new
+    return m, l
+
+
+def _learner_tile(acc, m, l, q, k, v, q_start, k_start, window, *,  # noqa: E741
+                  offsets=True, guard=True):
+    i = torch.arange(q.shape[0]) + (q_start if offsets else 0)
+    j = torch.arange(k.shape[0]) + (k_start if offsets else 0)
+    diff = i[:, None] - j[None, :]
+    s = (q @ k.T) / q.shape[1] ** 0.5
+    s[(diff < 0) | (diff >= window)] = float("-inf")
+    m2 = torch.max(m, s.max(dim=1).values)
+    sub = torch.where(m2 == float("-inf"), 0.0, m2) if guard else m2
+    p = torch.exp(s - sub[:, None])
+    a = torch.exp(m - sub)
+    return a[:, None] * acc + p @ v, m2, a * l + p.sum(1)
+
+
+def _learner_decay(q, k, v, gamma, *, decay_z=True, phi=True):
+    fq, fk = (F.elu(q) + 1, F.elu(k) + 1) if phi else (q, k)
+    outs = []
+    S = torch.zeros(q.shape[0], q.shape[2], v.shape[2])
+    z = torch.zeros(q.shape[0], q.shape[2])
+    for t in range(q.shape[1]):
+        S = gamma * S + torch.einsum("bi,bj->bij", fk[:, t], v[:, t])
+        z = (gamma * z if decay_z else z) + fk[:, t]
+        outs.append(torch.einsum("bi,bij->bj", fq[:, t], S)
+                    / torch.einsum("bi,bi->b", fq[:, t], z)[:, None])
+    return torch.stack(outs, 1)
+
+
+CATALOGUE += [
+    (ch11.check_online_update, "sum not rescaled (a loop over the block)",
+     lambda m, l, s: _learner_online(m, l, s, rescale=False),  # noqa: E741
+     NAMED + "not rescaled"),
+    (ch11.check_online_update, "exp(m_new - m)",
+     lambda m, l, s: _learner_online(m, l, s, flip=True),  # noqa: E741
+     NAMED + "upside down"),
+    (ch11.check_online_update, "max over the whole batch of rows",
+     lambda m, l, s: (torch.maximum(m, s.max()),  # noqa: E741
+                      l * torch.exp(m - torch.maximum(m, s.max()))
+                      + torch.exp(s - torch.maximum(m, s.max())[:, None]).sum(1)),
+     r"wrong on|differ"),
+    (ch11.check_window_tile, "positions of the tile, not of the sequence",
+     lambda *a: _learner_tile(*a, offsets=False), NAMED + "inside the tile"),
+    (ch11.check_window_tile, "no guard for a hidden row",
+     lambda *a: _learner_tile(*a, guard=False), r"nan"),
+    (ch11.check_append_kv, "torch.cat(..., dim=1)",
+     lambda c, kp, g: torch.cat([c, kp.view(kp.shape[0], kp.shape[1], g, -1)
+                                 .permute(0, 2, 1, 3)], dim=1), NAMED + "head axis"),
+    (ch11.check_append_kv, "view straight to (B, g, t, d_h)",
+     lambda c, kp, g: torch.cat([c, kp.view(kp.shape[0], g, kp.shape[1], -1)], dim=2),
+     NAMED + "without the transpose"),
+    (ch11.check_decayed_linear_attention, "z without the decay",
+     lambda q, k, v, g: _learner_decay(q, k, v, g, decay_z=False), NAMED + "normaliser"),
+    (ch11.check_decayed_linear_attention, "no feature map",
+     lambda q, k, v, g: _learner_decay(q, k, v, g, phi=False), NAMED + "feature map"),
 ]
 
 # Wrong answers that only the cases at the edges and extremes catch: each must be refused on

@@ -41,6 +41,23 @@ def _update_factor_inverted(m, l, scores):  # noqa: E741
     return m_new, l * torch.exp(m_new - m) + torch.exp(scores - m_new[:, None]).sum(-1)
 
 
+def _update_score_by_score(m, l, scores, rescale=True, flip=False):  # noqa: E741
+    for j in range(scores.shape[-1]):  # the per-score update, one column at a time
+        m_new = torch.maximum(m, scores[:, j])
+        factor = torch.exp(m_new - m) if flip else torch.exp(m - m_new)
+        l = (l * factor if rescale else l) + torch.exp(scores[:, j] - m_new)  # noqa: E741
+        m = m_new
+    return m, l
+
+
+def _update_not_rescaled_loop(m, l, scores):  # noqa: E741
+    return _update_score_by_score(m, l, scores, rescale=False)
+
+
+def _update_factor_inverted_loop(m, l, scores):  # noqa: E741
+    return _update_score_by_score(m, l, scores, flip=True)
+
+
 def _update_block_max_only(m, l, scores):  # noqa: E741
     m_new = scores.amax(-1)
     return m_new, l * torch.exp(m - m_new) + torch.exp(scores - m_new[:, None]).sum(-1)
@@ -72,6 +89,14 @@ ONLINE_MISTAKES = [
     Mistake("rescaling factor upside down",
             "the old terms shrink when the maximum grows: exp(m_old - m_new) <= 1, not "
             "exp(m_new - m_old).", wrong=_update_factor_inverted),
+    Mistake("running sum not rescaled when the maximum grows (score by score)",
+            "going through the block one score at a time is fine, but each time a score "
+            "raises the maximum, multiply l by exp(m_old - m_new) first.",
+            wrong=_update_not_rescaled_loop),
+    Mistake("rescaling factor upside down (score by score)",
+            "the old terms shrink when the maximum grows: multiply l by exp(m_old - m_new) "
+            "<= 1 at each new maximum, not exp(m_new - m_old).",
+            wrong=_update_factor_inverted_loop),
     Mistake("new maximum taken over the block only",
             "the running maximum is the largest score seen so far: max(m, block max). A "
             "block of small scores must not lower it.", wrong=_update_block_max_only),
