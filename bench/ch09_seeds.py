@@ -52,7 +52,7 @@ from attnbook.metrics import corpus_bleu, token_accuracy
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "bench" / "ch09_seeds.md"
 # as in notebooks/09_transformer.ipynb
-BATCH, STEPS, WARMUP, FACTOR, COOL = 128, 1200, 50, 0.5, 300
+BATCH, STEPS, WARMUP, FACTOR, COOL = 128, 800, 50, 0.5, 300
 LM_STEPS, LM_BATCH, LM_LR, TOP_K = 1000, 128, 5e-3, 3
 
 
