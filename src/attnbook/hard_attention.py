@@ -83,6 +83,7 @@ def reinforce_loss(log_probs: torch.Tensor, rewards: torch.Tensor,
         raise ValueError("log_probs and rewards are empty: the loss needs at least one sample")
     check_not_nan(rewards, "rewards")
     if isinstance(baseline, torch.Tensor):
+        check_tensor(baseline, "baseline", "float")
         if baseline.dim() != 0:
             check_shape(baseline, ("B",), "baseline", dims)  # (B, 1) would broadcast to (B, B)
         check_not_nan(baseline, "baseline")
