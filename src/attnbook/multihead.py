@@ -70,11 +70,12 @@ def expand_kv(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     return x.repeat_interleave(num_heads // g, dim=1)  # (B, h, S, d_h)
 
 
-def _check_mask(mask, shape: tuple[int, ...]) -> torch.Tensor:
-    """A boolean mask broadcastable to ``shape`` = (B, h, T, S), else a clear error."""
-    check_tensor(mask, "mask")
-    if mask.dtype != torch.bool:
-        raise TypeError(f"mask should be boolean (True = may attend), got dtype {mask.dtype}")
+def _check_mask(mask, shape: tuple[int, ...], name: str = "mask") -> torch.Tensor | None:
+    """None, or a boolean mask broadcastable to ``shape`` = (B, h, T, S), else a clear
+    error naming the argument ``name`` (the Transformer's layers check theirs here too)."""
+    if mask is None:
+        return None
+    check_tensor(mask, name, "bool")  # True = may attend
     ok = 2 <= mask.dim() <= 4  # at least (T, S): a 1-D mask is ambiguous
     if ok:
         try:
@@ -82,7 +83,7 @@ def _check_mask(mask, shape: tuple[int, ...]) -> torch.Tensor:
         except RuntimeError:
             ok = False
     if not ok:
-        raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to the "
+        raise ValueError(f"{name} of shape {tuple(mask.shape)} does not broadcast to the "
                          f"attention weights' shape (B, h, T, S) = {tuple(shape)}; e.g. "
                          f"(T, S) for a causal mask or (B, 1, 1, S) for padding")
     return mask

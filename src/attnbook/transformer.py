@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnbook.attention import causal_mask, padding_mask
-from attnbook.multihead import MultiHeadAttention, copy_from_torch
+from attnbook.multihead import MultiHeadAttention, _check_mask, copy_from_torch
 from attnbook.positional import sinusoidal_encoding
 from attnbook.shapes import (
     check_module_input,
@@ -98,23 +98,6 @@ def _check_input(x, name: str, module, d_model: int, dims: dict | None = None) -
     return dims
 
 
-def _check_mask(mask, name: str, shape: tuple[int, ...]) -> None:
-    """None, or a boolean mask broadcastable to ``shape`` = (B, h, T, S)."""
-    if mask is None:
-        return
-    check_tensor(mask, name, "bool")
-    ok = 2 <= mask.dim() <= 4  # at least (T, S): a 1-D mask is ambiguous
-    if ok:
-        try:
-            ok = torch.broadcast_shapes(mask.shape, shape) == torch.Size(shape)
-        except RuntimeError:
-            ok = False
-    if not ok:
-        raise ValueError(f"{name} of shape {tuple(mask.shape)} does not broadcast to the "
-                         f"attention weights' shape (B, h, T, S) = {tuple(shape)}; e.g. "
-                         f"(T, S) for a causal mask or (B, 1, 1, S) for padding")
-
-
 def _min_max(t: torch.Tensor) -> tuple[int, int]:
     """The smallest and largest entry of a non-empty integer tensor (one device sync)."""
     lo, hi = torch.stack((t.min(), t.max())).tolist()
@@ -163,7 +146,7 @@ class EncoderLayer(nn.Module):
         """x (B, S, d), mask broadcastable to (B, h, S, S) -> (B, S, d), weights or None."""
         _check_input(x, "x", self, self.d_model)
         B, S, _ = x.shape
-        _check_mask(mask, "mask", (B, self.num_heads, S, S))
+        _check_mask(mask, (B, self.num_heads, S, S), "mask")
 
         def attend(y):
             out, w = self.self_attn(y, y, y, mask=mask, need_weights=need_weights)
@@ -204,8 +187,8 @@ class DecoderLayer(nn.Module):
         dims = _check_input(x, "x", self, self.d_model)
         _check_input(memory, "memory", self, self.d_model, dims)  # dtype: the layer's, as x's
         (B, T, _), S = x.shape, memory.shape[1]
-        _check_mask(self_mask, "self_mask", (B, self.num_heads, T, T))
-        _check_mask(memory_mask, "memory_mask", (B, self.num_heads, T, S))
+        _check_mask(self_mask, (B, self.num_heads, T, T), "self_mask")
+        _check_mask(memory_mask, (B, self.num_heads, T, S), "memory_mask")
 
         def self_block(y):
             out, w = self.self_attn(y, y, y, mask=self_mask, need_weights=need_weights)
@@ -411,7 +394,7 @@ class Transformer(nn.Module):
         check_tensor(memory, "memory", "float")
         dims = check_shape(memory, ("B", "S", None), "memory", dims)
         check_module_input(memory, "memory", self, self.cfg.d_model, "d_model")
-        _check_mask(src_keep, "src_keep", (dims["B"], self.cfg.num_heads, dims["T"], dims["S"]))
+        _check_mask(src_keep, (dims["B"], self.cfg.num_heads, dims["T"], dims["S"]), "src_keep")
         return self._decode(tgt_in, memory, src_keep, need_weights)
 
     def forward(self, src: torch.Tensor, src_len: torch.Tensor | None, tgt_in: torch.Tensor,
