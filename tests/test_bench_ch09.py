@@ -37,3 +37,6 @@ def test_same_language_model_settings_as_the_chapter():
     assert "def train_lm(seed=0, steps=LM_STEPS, lr=5e-3)" in code
     assert ch09_seeds.LM_LR == 5e-3
     assert "d_ff=128" in code and "num_layers=2, norm_first=True, max_len=64" in code
+    # each step: LM_BATCH random sentences, run as two halves sorted by length
+    assert "loss = sum(lm_loss(lm, half, n_targets) for half in halves(batch))" in code
+    assert "batch = sorted(batch, key=len)" in code
