@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from attnbook.data._random import _generator
 from attnbook.shapes import check_positive_int
 
 
@@ -53,10 +54,7 @@ def make_lookup_batch(n: int, length: int = 12, num_tokens: int = 10,
         raise ValueError(f"need n >= 1, length >= 3 (a token on each side of the marker), "
                          f"num_tokens >= 2; got n={n}, length={length}, "
                          f"num_tokens={num_tokens}")
-    if generator is None:
-        generator = torch.Generator().manual_seed(0 if seed is None else seed)
-    elif seed is not None:
-        raise ValueError("give seed or generator, not both")
+    generator = _generator(seed, generator)
     tokens = torch.randint(num_tokens, (n, length), generator=generator)  # (B, T)
     marker_pos = 1 + torch.randint(length - 2, (n,), generator=generator)  # (B,) in 1..T-2
     rows = torch.arange(n)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from attnbook.data._random import _generator
 from attnbook.shapes import check_positive_int
 
 
@@ -38,14 +39,7 @@ def make_majority_batch(n: int, length: int = 15, num_tokens: int = 10,
     if length % 2 == 0:
         raise ValueError(f"length should be odd (no tie between small and large), got "
                          f"{length}")
-    if seed is not None:
-        check_positive_int(seed, "seed", minimum=0)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator should be a torch.Generator, got {type(generator).__name__}")
-    if generator is None:
-        generator = torch.Generator().manual_seed(0 if seed is None else seed)
-    elif seed is not None:
-        raise ValueError("give seed or generator, not both")
+    generator = _generator(seed, generator)
     tokens = torch.randint(num_tokens, (n, length), generator=generator)  # (B, T)
     small = (tokens < num_tokens // 2).sum(1)  # (B,)
     return MajorityBatch(tokens, (2 * small > length).long())

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from attnbook.data._random import _generator
 from attnbook.shapes import check_positive_int
 
 
@@ -55,19 +56,12 @@ def make_marker_batch(n: int, length: int = 16, num_tokens: int = 10,
         check_positive_int(value, name)
     if block is not None:
         check_positive_int(block, "block")
-    if seed is not None:
-        check_positive_int(seed, "seed", minimum=0)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator should be a torch.Generator, got {type(generator).__name__}")
     if n < 1 or length < 2 or num_tokens < 2:
         raise ValueError(f"need n >= 1, length >= 2, num_tokens >= 2; "
                          f"got n={n}, length={length}, num_tokens={num_tokens}")
     if block is not None and not 1 <= block <= length:
         raise ValueError(f"block should lie in [1, length={length}], got {block}")
-    if generator is None:
-        generator = torch.Generator().manual_seed(0 if seed is None else seed)
-    elif seed is not None:
-        raise ValueError("give seed or generator, not both")
+    generator = _generator(seed, generator)
     tokens = torch.randint(num_tokens, (n, length), generator=generator)  # (B, T)
     marker_pos = torch.randint(length - 1, (n,), generator=generator)     # (B,)
     rows = torch.arange(n)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from attnbook.data._random import _generator
+
 TOKEN_A, TOKEN_B = 0, 1
 
 
@@ -51,10 +53,7 @@ def make_order_batch(n: int, length: int = 8, num_tokens: int = 8, seed: int | N
         raise ValueError(f"length should be >= 2 (room for A and B), got {length}")
     if num_tokens < 3:
         raise ValueError(f"num_tokens should be >= 3 (A, B and a filler), got {num_tokens}")
-    if generator is None:
-        generator = torch.Generator().manual_seed(0 if seed is None else seed)
-    elif seed is not None:
-        raise ValueError("give seed or generator, not both")
+    generator = _generator(seed, generator)
     pairs = n // 2
     tokens = torch.randint(2, num_tokens, (pairs, length), generator=generator)  # (n/2, T)
     # Two distinct positions, first < second, uniform over the length*(length-1)/2 choices.

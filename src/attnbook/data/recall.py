@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from attnbook.data._random import _generator
 from attnbook.shapes import check_positive_int
 
 
@@ -39,14 +40,7 @@ def make_recall_batch(batch_size: int, num_pairs: int = 32, num_keys: int = 64,
     if num_pairs > num_keys:
         raise ValueError(f"num_pairs = {num_pairs} distinct keys need num_keys >= "
                          f"{num_pairs}, got num_keys = {num_keys}")
-    if seed is not None and generator is not None:
-        raise ValueError("give seed or generator, not both")
-    if generator is None:
-        generator = torch.Generator().manual_seed(0 if seed is None else check_positive_int(
-            seed, "seed", minimum=0))
-    elif not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator should be a torch.Generator, got "
-                        f"{type(generator).__name__}")
+    generator = _generator(seed, generator)
     keys = torch.rand(batch_size, num_keys, generator=generator).argsort(-1)[:, :num_pairs]
     values = torch.randint(num_values, (batch_size, num_pairs), generator=generator)
     index = torch.randint(num_pairs, (batch_size,), generator=generator)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from attnbook.data._random import _generator
 from attnbook.shapes import check_positive_int
 
 
@@ -29,13 +30,6 @@ def make_sort_batch(batch_size: int, length: int = 10, seed: int | None = None,
     order. Pass ``seed`` for a fixed set or ``generator`` for fresh training batches."""
     check_positive_int(batch_size, "batch_size")
     check_positive_int(length, "length")
-    if generator is not None and seed is not None:
-        raise ValueError("give seed or generator, not both")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator should be a torch.Generator, got {type(generator).__name__}")
-    if generator is None:
-        if seed is not None:
-            check_positive_int(seed, "seed", minimum=0)
-        generator = torch.Generator().manual_seed(0 if seed is None else seed)
+    generator = _generator(seed, generator)
     values = torch.rand(batch_size, length, generator=generator)  # (B, n)
     return SortBatch(values, values.argsort(dim=1))
