@@ -159,6 +159,8 @@ BASELINES = {
     A + "shapes.check_not_nan": lambda: _call(attnbook.shapes.check_not_nan, x=_q(), name="x"),
     A + "shapes.check_positive_int": lambda: _call(attnbook.shapes.check_positive_int, n=3,
                                                    name="n"),
+    A + "shapes.check_number": lambda: _call(attnbook.shapes.check_number, x=0.5, name="x",
+                                             above=0.0),
     A + "shapes.check_ids": lambda: _call(attnbook.shapes.check_ids, ids=_src()[0],
                                           name="ids", vocab_size=12),
     A + "shapes.check_same_dtype": None,  # takes (tensor, name) pairs: covered by its callers
@@ -641,6 +643,7 @@ DOCUMENTED = {
     (A + "shapes.check_float", "x"): "checks the dtype only; a nan is a float",
     (A + "shapes.check_shape", "x"): "checks the shape only",
     (A + "shapes.check_tensor", "x"): "checks the type and dtype only",
+    (A + "shapes.check_number", "above"): "a bound to compare with: -1.0 is a fine bound",
     (A + "hard_attention.hard_attention", "values"): "a nan reaches the output only where "
                                                       "that position is chosen",
     (A + "attention.LocationScore.forward", "keys"): "the location score never reads the "
@@ -1070,6 +1073,51 @@ def test_random_tensors_are_answered_or_refused_in_words():
                 problems.append(f"{case}: raw {error!r}")
             elif not re.search(rf"\b({names})\b", str(error)):
                 problems.append(f"{case}: the message names no argument: {error}")
+    assert not problems, "\n".join(problems)
+
+
+# ---------------------------------------------------------------- options left at their defaults
+
+# (path, argument): why a value the test below calls bad is fine there.
+LEGITIMATE_OPTION_VALUES = {
+    (A + "shapes.check_positive_int", "minimum"): "a bound to compare with, not a size: "
+                                                   "-1 or 2.5 are meaningful bounds",
+}
+
+
+def test_options_left_at_their_defaults_are_checked_too():
+    """The mutations above change only the arguments a baseline passes; an option left at
+    its default (``kdim=None``, ``eps=1e-8``, ``vmax=None``) is never mutated there. Give
+    every numeric option a wrong value in turn: an int option 2.5, "x" and -1, a float
+    option "x" and nan; each must be refused in words."""
+    problems = []
+    for path in _testable():
+        if BASELINES.get(path, 1) is None:
+            continue
+        try:
+            fn, kwargs = baseline(path)
+            params = inspect.signature(fn).parameters
+        except (NoBaseline, TypeError, ValueError):
+            continue
+        for name, p in params.items():
+            if (name in kwargs or p.default is inspect.Parameter.empty
+                    or isinstance(p.default, bool) or "bool" in str(p.annotation)
+                    or (path, name) in LEGITIMATE_OPTION_VALUES):
+                continue
+            ann = str(p.annotation)
+            if "int" in ann or isinstance(p.default, int):
+                bads = (2.5, "x", -1)
+            elif "float" in ann or isinstance(p.default, float):
+                bads = ("x", math.nan)
+            else:
+                continue
+            for bad in bads:
+                _, error = _run(fn, {**kwargs, name: bad})
+                if error is None:
+                    problems.append(f"{path}({name}={bad!r}) accepted")
+                elif not (isinstance(error, TypeError | ValueError)
+                          and _raised_in_attnbook(error)):
+                    problems.append(f"{path}({name}={bad!r}): raw {error!r}"[:200])
     assert not problems, "\n".join(problems)
 
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from attnbook.shapes import (
     check_module_input,
+    check_number,
     check_positive_int,
     check_same_dtype,
     check_shape,
@@ -160,6 +161,7 @@ def cosine_scores(queries: torch.Tensor, keys: torch.Tensor, eps: float = 1e-8) 
     are too close together to make peaked weights.
     """
     _check_queries_keys(queries, keys)
+    eps = check_number(eps, "eps", above=0)
     q = queries / queries.norm(dim=-1, keepdim=True).clamp_min(eps)  # (..., T, d), unit rows
     k = keys / keys.norm(dim=-1, keepdim=True).clamp_min(eps)  # (..., S, d), unit rows
     return q @ k.transpose(-2, -1)  # (..., T, S)

@@ -117,8 +117,8 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(f"dropout should lie in [0, 1), got {dropout}")
         self.d_model, self.num_heads, self.num_kv_heads = d_model, num_heads, num_kv_heads
         self.d_head = d_model // num_heads  # d_h
-        self.kdim = d_model if kdim is None else kdim
-        self.vdim = d_model if vdim is None else vdim
+        self.kdim = d_model if kdim is None else check_positive_int(kdim, "kdim")
+        self.vdim = d_model if vdim is None else check_positive_int(vdim, "vdim")
         self.dropout = dropout
         d_kv = num_kv_heads * self.d_head
         self.W_q = nn.Linear(d_model, d_model, bias=bias)

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from attnbook.shapes import check_positive_int
+from attnbook.shapes import check_number, check_positive_int
 
 
 def _to_numpy(x) -> np.ndarray:
@@ -58,6 +58,13 @@ def show_heatmaps(weights, xlabels: Sequence[str] | None = None,
                          "there is nothing to draw")
     if ncols is not None:
         check_positive_int(ncols, "ncols")
+    vmin = None if vmin is None else check_number(vmin, "vmin")
+    vmax = None if vmax is None else check_number(vmax, "vmax")
+    if vmin is not None and vmax is not None and not vmin < vmax:
+        raise ValueError(f"vmin should be below vmax (the colour scale's ends), got vmin={vmin}, "
+                         f"vmax={vmax}")
+    check_number(cell_size, "cell_size", above=0)
+    check_number(max_figsize, "max_figsize", above=0)
     T, S = maps[0].shape
     if any(m.shape != (T, S) for m in maps):
         raise ValueError(f"all maps should share one shape; got {[m.shape for m in maps]}")

@@ -8,10 +8,11 @@ The input policy of the whole package lives here too: torch-only functions call
 ``check_tensor`` (a NumPy array, list or number is refused with a ``TypeError`` that
 names the argument and says how to convert it), ``check_same_dtype`` (float32 with
 float64 is refused, naming both), ``check_module_input`` (a module compares its input
-with the sizes it was built for), ``check_positive_int``, ``check_ids`` and
-``check_not_nan``. ``check_shape`` and ``check_float`` accept NumPy arrays as well.
+with the sizes it was built for), ``check_positive_int``, ``check_number``, ``check_ids``
+and ``check_not_nan``. ``check_shape`` and ``check_float`` accept NumPy arrays as well.
 """
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -161,6 +162,19 @@ def check_positive_int(n, name: str = "n", minimum: int = 1) -> int:
     if n < minimum:
         raise ValueError(f"{name} should be >= {minimum}, got {n}")
     return int(n)
+
+
+def check_number(x, name: str = "x", above: float | None = None) -> float:
+    """Raise unless ``x`` is a finite real number (an int or a float, not a bool), greater
+    than ``above`` when given; return it as a float."""
+    if above is not None:
+        above = check_number(above, "above")
+    if isinstance(x, bool) or not isinstance(x, int | float | np.integer | np.floating):
+        raise TypeError(f"{name} should be a number, got {_describe(x)}")
+    if not math.isfinite(x) or (above is not None and not x > above):
+        bound = "" if above is None else f" > {above:g}"
+        raise ValueError(f"{name} should be a finite number{bound}, got {x!r}")
+    return float(x)
 
 
 def check_not_nan(x, name: str = "x") -> None:
