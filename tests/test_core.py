@@ -1,5 +1,7 @@
 """attnbook's core helpers: seeds, devices, shape checks, heatmaps, the training loop."""
 
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -97,10 +99,26 @@ def test_show_heatmaps_accepts_a_list_with_titles():
     (torch.zeros(3, 4), {"ylabels": list("ab")}, "expected 3 labels"),
     ([np.zeros((2, 2)), np.zeros((3, 3))], {}, "share one shape"),
     ("weights", {}, "torch.Tensor or numpy.ndarray"),
+    (torch.zeros(3, 4), {"vmin": 0.5, "vmax": 0.5}, "vmin should be below vmax"),
+    (torch.zeros(3, 4), {"vmax": "1"}, "vmax should be a number, got the str '1'"),
+    (torch.zeros(3, 4), {"vmin": float("nan")}, "vmin should be a finite number, got nan"),
+    (torch.zeros(3, 4), {"cell_size": 0}, "cell_size should be a finite number > 0, got 0"),
 ])
 def test_show_heatmaps_rejects_bad_input(bad, kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
         show_heatmaps(bad, **kwargs)
+
+
+def test_check_number_takes_finite_real_numbers_above_a_bound():
+    from attnbook.shapes import check_number
+    assert check_number(3, "eps") == 3.0 and isinstance(check_number(np.float32(0.5)), float)
+    assert check_number(-2.5, "x") == -2.5  # no bound: any finite number
+    for bad, error, message in [(True, TypeError, "eps should be a number, got the bool"),
+                                ("1", TypeError, "eps should be a number, got the str"),
+                                (math.inf, ValueError, "eps should be a finite number > 0"),
+                                (0.0, ValueError, "eps should be a finite number > 0, got 0.0")]:
+        with pytest.raises(error, match=message):
+            check_number(bad, "eps", above=0)
 
 
 def test_train_steps_records_history_and_trains():
