@@ -24,6 +24,17 @@ def test_set_seed_repeats_torch_and_numpy():
         set_seed(-1)
 
 
+def test_set_seed_runs_torch_on_one_thread():
+    """One thread: results independent of the core count, no spinning workers."""
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        set_seed(0)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_get_device_prefers_cuda_then_mps_then_cpu(monkeypatch):
     monkeypatch.delenv("ATTNBOOK_DEVICE", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
