@@ -5,15 +5,25 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOKS := notebooks
+# Notebooks executed side by side: one per core (each runs PyTorch on one thread).
+JOBS ?= $(shell nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2)
+# Threads that wait sleep instead of spinning: spinning OpenMP threads of several
+# processes starve each other (training ran 10-70x slower beside other PyTorch work).
+export OMP_WAIT_POLICY := PASSIVE
+# nbval runs the notebooks on another instruction set than the book build, so that every
+# run checks each assert on two: avx2 (most laptops) where the CPU has more, else default.
+NBVAL_CPU_CAPABILITY = $(shell $(BIN)/python -c "import torch; \
+	print('default' if torch.backends.cpu.get_cpu_capability() in ('AVX2', 'DEFAULT') \
+	else 'avx2')" 2>/dev/null || echo default)
 
-.PHONY: help venv book test test-unit lint test-notebooks test-book test-browser browser bench \
+.PHONY: help venv execute book test test-unit lint test-notebooks test-book test-browser browser bench \
 	bench-alignment lab clean
 
 help:
 	@echo "make book        build the HTML book, executing every notebook (_build/html)"
 	@echo "make test        everything that must pass: lint, unit tests, notebooks, strict book build, browser tests"
 	@echo "make test-unit   the unit tests only (no book, no chapter notebooks)"
-	@echo "make bench       time each notebook (seconds, peak memory) into bench/notebooks.md"
+	@echo "make bench       time each notebook idle and beside 2 busy PyTorch processes (LOAD=2)"
 	@echo "make bench-alignment  chapter 6's attention-vs-gold-alignment over 8 training seeds (~20 min)"
 	@echo "make browser     find or install the Chromium the browser tests drive (make test does it first)"
 	@echo "make lab         JupyterLab on the notebooks; prints the URL to open (LAB_PORT=8888)"
@@ -35,7 +45,14 @@ $(CACHE_STAMP): $(shell find src/attnbook -name '*.py') requirements.txt
 	rm -rf .jupyter_cache
 	mkdir -p _build && touch $@
 
-book: $(STAMP) $(CACHE_STAMP)
+# Every notebook the book shows, executed into the cache first, JOBS at a time, with
+# jupyter-cache's own worker; the build then only reads the cache. Cell limit: CELL_TIMEOUT.
+CELL_TIMEOUT := $(shell sed -n 's/^  timeout: *\([0-9]*\).*/\1/p' _config.yml)
+execute: $(STAMP) $(CACHE_STAMP)
+	$(BIN)/python book/_ext/execute_notebooks.py --timeout $(CELL_TIMEOUT) --jobs $(JOBS) \
+	  $(NOTEBOOKS)/[0-9][0-9]_*.ipynb $(NOTEBOOKS)/solutions/*.ipynb
+
+book: execute
 	$(BIN)/jupyter-book build . --builder html
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
@@ -50,12 +67,18 @@ test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests -m "not book and not browser"
 
 # Every notebook, solutions included, top to bottom; outputs are not compared (lax).
+# One notebook per worker (--dist loadfile: nbval's cells share the notebook's kernel),
+# on the other instruction set (NBVAL_CPU_CAPABILITY above).
 test-notebooks: $(STAMP)
-	$(BIN)/python -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider $(NOTEBOOKS)
+	ATEN_CPU_CAPABILITY=$(NBVAL_CPU_CAPABILITY) $(BIN)/python -m pytest -q --nbval-lax \
+	  --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider \
+	  -n $(JOBS) --dist loadfile $(NOTEBOOKS)
 
 # The book with warnings as errors (-W), nitpicky references (-n), all problems listed.
-test-book: $(STAMP) $(CACHE_STAMP)
+# Then the prose of every page against the numbers that page printed.
+test-book: execute
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+	$(BIN)/python -m pytest -q tests -m book
 
 # Headless Chromium on every page, network blocked; reuses test-book's _build/html when current.
 # The JupyterLab test runs in a pytest process of its own: Playwright's sync API cannot
@@ -65,8 +88,10 @@ test-browser: $(STAMP) browser
 	$(BIN)/python -m pytest -q tests/test_lab_browser.py -m browser
 	@echo "Screenshots of every page: $(CURDIR)/_build/screenshots/"
 
+# Each notebook idle, then beside LOAD busy PyTorch processes (LOAD=0: idle only).
+LOAD ?= 2
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py --load $(LOAD)
 
 bench-alignment: $(STAMP)
 	$(BIN)/python bench/alignment_seeds.py
