@@ -3,10 +3,10 @@
 A trained number depends on the seed and on the CPU: PyTorch picks its vectorised
 kernels by instruction set (AVX-512, AVX2, or none), and their rounding differs in the
 last bit, which training amplifies. `ATEN_CPU_CAPABILITY` makes one machine run the
-kernels of another. This script executes the notebook unchanged but for its seed (the
-line `SEED = ...`, or the first `set_seed(0)`), once for every seed and instruction set,
-in a fresh kernel each, and tabulates the variables named by `--report` as they stand at
-the end of the run, and every cell that failed (an assert that did not hold).
+kernels of another. This script executes the notebook unchanged but for its seed (every
+`SEED = ...` line and `set_seed(0)` call; fixed data seeds stay), once for every seed and
+instruction set, in a fresh kernel each, and tabulates the values named by `--report` as
+they stand at the end of the run, and every cell that failed (an assert that did not hold).
 
     .venv/bin/python bench/notebook_seeds.py notebooks/05_hard_soft_local.ipynb \\
         --report acc_global acc_local ratio_plain --output bench/ch05_seeds.md
@@ -41,16 +41,17 @@ SEED_LINE = re.compile(r"^SEED = \d+", flags=re.M)
 
 
 def with_seed(nb, seed: int):
-    """The notebook with its seed replaced (SEED = ..., else the setup's set_seed(0))."""
+    """The notebook with every `SEED = ...` line and every `set_seed(0)` call given `seed`."""
+    changed = 0
     for cell in nb.cells:
-        if cell.cell_type == "code" and SEED_LINE.search(cell.source):
-            cell.source = SEED_LINE.sub(f"SEED = {seed}", cell.source, count=1)
-            return nb
-    for cell in nb.cells:
-        if cell.cell_type == "code" and "set_seed(0)" in cell.source:
-            cell.source = cell.source.replace("set_seed(0)", f"set_seed({seed})", 1)
-            return nb
-    raise ValueError("no `SEED = ...` line and no set_seed(0) to replace")
+        if cell.cell_type == "code":
+            source = SEED_LINE.sub(f"SEED = {seed}", cell.source)
+            source = source.replace("set_seed(0)", f"set_seed({seed})")
+            changed += source != cell.source
+            cell.source = source
+    if not changed and seed != 0:
+        raise ValueError("no `SEED = ...` line and no set_seed(0) to replace")
+    return nb
 
 
 def run(path: str, seed: int, capability: str, report: list[str]) -> dict:
@@ -82,9 +83,12 @@ print(_json.dumps(_values))
     for index, cell in enumerate(nb.cells[:-1]):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
-                line = next((ln.strip() for ln in cell.source.splitlines()
-                             if ln.strip().startswith("assert")), "")
-                failed.append(f"cell {index} {out['ename']}" + (f" ({line})" if line else ""))
+                # the failing line: the traceback marks it with an arrow
+                marked = [re.sub(r"\x1b\[[0-9;]*m", "", t) for t in out.get("traceback", [])]
+                lines = [ln.split("---->", 1)[1].strip(" 0123456789")
+                         for t in marked for ln in t.splitlines() if "---->" in ln]
+                failed.append(f"cell {index} {out['ename']}"
+                              + (f" ({lines[-1][:80]})" if lines else ""))
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("name") == "stdout")
     values = json.loads(text.strip().splitlines()[-1]) if text.strip() else {}
     return dict(seed=seed, capability=capability, values=values, failed=failed,

@@ -10,17 +10,26 @@ the date.
     .venv/bin/python bench/run.py                     # all notebooks -> bench/notebooks.md
     .venv/bin/python bench/run.py notebooks/01_*.ipynb --output /tmp/bench.md
 
+With `--load N` (`make bench` passes 2) each notebook then runs a second time beside N
+other PyTorch processes that train a small network with PyTorch's default settings (all
+cores, spinning OpenMP threads: what a second notebook, parallel tests or grading look
+like), started before and stopped after it; the table gains the loaded seconds and their
+ratio to the idle ones. A fair share of 2 cores among 3 busy programs is 1.5x, so 3x is
+the bar; a notebook whose threads spin against the others' would be 10-70x.
+
 Exit status 1 when a notebook fails (the table still lists it).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import importlib.metadata
 import os
 import platform
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,6 +57,35 @@ except ImportError:  # Windows
     _peak = _psutil.Process().memory_info().peak_wset
 print(_peak, globals().get("device", "?"))
 """
+
+
+# A background PyTorch process with default settings: a small network trained forever.
+LOADER = """\
+import torch
+net = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 64))
+opt = torch.optim.Adam(net.parameters())
+x = torch.randn(512, 64)
+while True:
+    loss = net(x).pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+"""
+
+
+@contextlib.contextmanager
+def loaders(count: int):
+    """`count` background PyTorch processes with PyTorch's default threads and wait policy."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "ATEN_CPU_CAPABILITY")}
+    procs = [subprocess.Popen([sys.executable, "-c", LOADER], env=env) for _ in range(count)]
+    try:
+        time.sleep(2)  # torch imported, training
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
 
 
 def notebooks() -> list[Path]:
@@ -123,19 +161,35 @@ def table(rows: list[tuple[Path, dict]], started: dt.datetime, load: float | Non
         "Seconds: the notebook's cells (kernel start-up excluded). Peak memory: maximum",
         "resident set size of the kernel process. Budget: the chapter's limit on 2 cores.",
         "",
-        "| notebook | seconds | peak memory (MiB) | budget (s) |",
-        "|---|---:|---:|---:|",
+    ]
+    loaded = any("loaded" in r for _, r in rows)
+    if loaded:
+        lines += [f"Loaded: the same notebook beside {rows[0][1]['load']} PyTorch processes "
+                  "training with default settings (`--load`); x idle: loaded / idle seconds.",
+                  ""]
+    lines += [
+        "| notebook | seconds | peak memory (MiB) | budget (s) |"
+        + (" loaded (s) | x idle |" if loaded else ""),
+        "|---|---:|---:|---:|" + ("---:|---:|" if loaded else ""),
     ]
     for path, r in rows:
         limit = budget(path)
         flag = "" if limit is None or r["seconds"] <= limit else " over budget"
         seconds = f"{r['seconds']:.1f}" + (f" (failed: {r['error']})" if r["error"] else "")
-        lines.append(f"| {shown(path)} | {seconds} | "
-                     f"{r['peak'] / 2**20:.0f} | {limit if limit else ''}{flag} |")
+        line = (f"| {shown(path)} | {seconds} | "
+                f"{r['peak'] / 2**20:.0f} | {limit if limit else ''}{flag} |")
+        if loaded:
+            line += f" {r['loaded']:.1f} | {r['loaded'] / r['seconds']:.1f} |"
+        lines.append(line)
     total = sum(r["seconds"] for _, r in rows)
     peak = max(r["peak"] for _, r in rows)
-    lines.append(f"| **total ({len(rows)} notebook{'s' * (len(rows) != 1)})** | **{total:.1f}** "
-                 f"(= {total / 60:.1f} min) | max {peak / 2**20:.0f} | |")
+    line = (f"| **total ({len(rows)} notebook{'s' * (len(rows) != 1)})** | **{total:.1f}** "
+            f"(= {total / 60:.1f} min) | max {peak / 2**20:.0f} | |")
+    if loaded:
+        total_loaded = sum(r["loaded"] for _, r in rows)
+        worst = max(r["loaded"] / r["seconds"] for _, r in rows)
+        line += f" **{total_loaded:.1f}** | {total_loaded / total:.1f} (worst {worst:.1f}) |"
+    lines.append(line)
     lines += ["", f"Wall time of the whole run, kernel start-ups included: {wall:.0f} s."]
     return "\n".join(lines) + "\n"
 
@@ -144,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", type=Path, help="notebooks (default: all)")
     parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument("--load", type=int, default=0,
+                        help="also run each notebook beside this many busy PyTorch processes")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.paths] or notebooks()
     if not paths:
@@ -158,7 +214,13 @@ def main(argv: list[str] | None = None) -> int:
         result = run(path)
         rows.append((path, result))
         status = f"FAILED {result['error']}" if result["error"] else "ok"
-        print(f"{result['seconds']:.1f} s, {result['peak'] / 2**20:.0f} MiB, {status}", flush=True)
+        print(f"{result['seconds']:.1f} s, {result['peak'] / 2**20:.0f} MiB, {status}", end="",
+              flush=True)
+        if args.load:
+            with loaders(args.load):
+                result["loaded"], result["load"] = run(path)["seconds"], args.load
+            print(f"; loaded {result['loaded']:.1f} s", end="")
+        print(flush=True)
     text = table(rows, started, load, time.perf_counter() - begin)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text, encoding="utf-8")
