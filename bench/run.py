@@ -78,7 +78,10 @@ def loaders(count: int):
     """`count` background PyTorch processes with PyTorch's default threads and wait policy."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "ATEN_CPU_CAPABILITY")}
-    procs = [subprocess.Popen([sys.executable, "-c", LOADER], env=env) for _ in range(count)]
+    # Each in a session of its own, like a second notebook kernel (which Jupyter starts in
+    # one): where the scheduler groups by session, each gets its share as a program would.
+    procs = [subprocess.Popen([sys.executable, "-c", LOADER], env=env, start_new_session=True)
+             for _ in range(count)]
     try:
         time.sleep(2)  # torch imported, training
         yield
