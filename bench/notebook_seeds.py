@@ -12,6 +12,10 @@ they stand at the end of the run, and every cell that failed (an assert that did
         --report acc_global acc_local ratio_plain --output bench/ch05_seeds.md
 
 The notebooks run one thread each (the book's `set_seed` sets it), two at a time.
+
+The seed reaches only what `SEED` and `set_seed` seed: a notebook that seeds its data or
+its models with other constants (chapter 6 does) gives the same row for every seed, and
+then says only how the instruction sets differ; its seed study is `bench/chNN_seeds.py`.
 """
 
 from __future__ import annotations
