@@ -131,3 +131,20 @@ def unprinted_numbers(nb: nbformat.NotebookNode, sections: set[str]) -> list[str
                 context = text[max(0, match.start() - 40):match.end() + 20]
                 missing.append(f"{number!r} in '...{' '.join(context.split())}...'")
     return missing
+
+
+if __name__ == "__main__":
+    # python tests/prose_numbers.py EXECUTED.ipynb ...: the unprinted numbers of notebooks
+    # that carry their outputs (e.g. from `jupyter nbconvert --to notebook --execute`).
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "notebooks"
+    sections = section_numbers([nbformat.read(p, as_version=4)
+                                for p in sorted(root.glob("**/*.ipynb"))])
+    status = 0
+    for name in sys.argv[1:]:
+        missing = unprinted_numbers(nbformat.read(name, as_version=4), sections)
+        print(f"{name}: {len(missing)} unprinted", *missing, sep="\n  ")
+        status |= bool(missing)
+    sys.exit(status)
