@@ -64,7 +64,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench $(NOTEBOOKS)
 
 test-unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests -m "not book and not browser"
+	$(BIN)/python -m pytest -q tests -m "not book and not browser" -n $(JOBS)
 
 # Every notebook, solutions included, top to bottom; outputs are not compared (lax).
 # One notebook per worker (--dist loadfile: nbval's cells share the notebook's kernel),
