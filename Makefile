@@ -68,11 +68,14 @@ test-unit: $(STAMP)
 
 # Every notebook, solutions included, top to bottom; outputs are not compared (lax).
 # One notebook per worker (--dist loadfile: nbval's cells share the notebook's kernel),
-# on the other instruction set (NBVAL_CPU_CAPABILITY above).
+# the longest first (as `execute` orders them), on the other instruction set
+# (NBVAL_CPU_CAPABILITY above).
 test-notebooks: $(STAMP)
 	ATEN_CPU_CAPABILITY=$(NBVAL_CPU_CAPABILITY) $(BIN)/python -m pytest -q --nbval-lax \
 	  --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider \
-	  -n $(JOBS) --dist loadfile $(NOTEBOOKS)
+	  -n $(JOBS) --dist loadfile --no-loadscope-reorder \
+	  $$($(BIN)/python book/_ext/execute_notebooks.py --order $(NOTEBOOKS)/*.ipynb \
+	     $(NOTEBOOKS)/solutions/*.ipynb)
 
 # The book with warnings as errors (-W), nitpicky references (-n), all problems listed.
 # Then the prose of every page against the numbers that page printed.

@@ -39,13 +39,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--cache", type=Path, default=Path(".jupyter_cache"))
-    parser.add_argument("--timeout", type=int, required=True, help="seconds per cell")
+    parser.add_argument("--timeout", type=int, default=0, help="seconds per cell")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--order", action="store_true",
+                        help="only print the notebooks, longest first (for nbval's workers)")
     args = parser.parse_args(argv)
+    seconds = benchmarked()
+    if args.order:
+        print(*sorted(args.notebooks, key=lambda p: -seconds.get(p.resolve(), 0.0)))
+        return 0
     cache = get_cache(args.cache)
     records = [cache.add_nb_to_project(str(p.resolve())) for p in args.notebooks]
     stale = [r for r in records if cache.get_cached_project_nb(r.pk) is None]
-    seconds = benchmarked()
     stale.sort(key=lambda r: -seconds.get(Path(r.uri).resolve(), 0.0))
     print(f"executing {len(stale)} of {len(records)} notebooks, {args.jobs} at a time",
           flush=True)
