@@ -46,7 +46,10 @@ from __future__ import annotations
 
 import copy
 import inspect
+import linecache
+import os
 import re
+import sysconfig
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -55,9 +58,47 @@ from typing import Any
 import numpy as np
 import torch
 
+FULL_TRACEBACK_ENV = "ATTNBOOK_FULL_TRACEBACK"
+
 
 class ExerciseError(AssertionError):
-    """An answer is wrong; the message says what is wrong and how to look for it."""
+    """An answer is wrong; the message says what is wrong and how to look for it.
+
+    In Jupyter (JupyterLab, classic Notebook, Colab, the book's executed pages) the error
+    shows as its message alone, the verdict and the hint: IPython asks an exception for
+    ``_render_traceback_`` and ipykernel puts what it returns in the error output, so the
+    twenty lines of the checker's own traceback (which say nothing about the answer) are
+    left out. The output's ``ename`` and ``evalue`` are unchanged ("ExerciseError",
+    "✗ ..."), which is what the grader reads.
+
+    The full traceback is one step away:
+
+    - run ``%tb`` in the next cell: a second display of the same error is complete;
+    - or ``%xmode Verbose`` before running the checker;
+    - or start Jupyter with the environment variable ``ATTNBOOK_FULL_TRACEBACK=1``.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        shown = getattr(self, "_shown", 0)
+        self._shown = shown + 1
+        shell = _ipython()
+        full = (shown > 0 or os.environ.get(FULL_TRACEBACK_ENV, "") not in ("", "0")
+                or getattr(getattr(shell, "InteractiveTB", None), "mode", "") == "Verbose")
+        if full and shell is not None:
+            return shell.InteractiveTB.structured_traceback(type(self), self,
+                                                            self.__traceback__)
+        lines = str(self).split("\n")
+        if self.__cause__ is not None:  # the reader's own code raised: where is one step away
+            lines.append("  (run %tb in a new cell to see the full traceback)")
+        return lines
+
+
+def _ipython():
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        return None
+    return get_ipython()
 
 
 class Finding(Exception):  # noqa: N818 - not an error of the checker: what a probe found
@@ -588,20 +629,46 @@ _ERROR_GLOSSES = [
     (r"Dimension out of range", "an axis that this tensor does not have"),
     (r"Index tensor must have the same number of dimensions",
      "gather needs an index with as many axes as the tensor, e.g. actions[:, None]"),
-    (r"ZeroDivisionError", "a division by zero: look for an empty input or a length of 0 "
-     "in this case"),
+    (r"ZeroDivisionError", "a division by zero: a denominator in that line is 0 on this "
+     "case (print it)"),
 ]
+
+_LIBRARY_DIRS = tuple({os.path.dirname(os.path.abspath(m.__file__))
+                       for m in (np, torch, os, copy)}
+                      | {os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+                      | {sysconfig.get_paths()[k] for k in ("stdlib", "purelib", "platlib")})
+
+
+def _readers_line(err: BaseException) -> str:
+    """The innermost line of the reader's own code in ``err``'s traceback, or ''.
+
+    The reader's code is every frame outside the Python library, NumPy, torch and this
+    package (a notebook cell, a file of theirs); the line is the one that raised or that
+    called the library function that did.
+    """
+    line = ""
+    tb = err.__traceback__
+    while tb is not None:
+        filename = os.path.abspath(tb.tb_frame.f_code.co_filename)
+        if not filename.startswith(_LIBRARY_DIRS) and not filename.startswith("<frozen"):
+            text = linecache.getline(tb.tb_frame.f_code.co_filename, tb.tb_lineno,
+                                     tb.tb_frame.f_globals).strip()
+            line = text or line
+        tb = tb.tb_next
+    return line if len(line) <= 100 else line[:97] + "..."
 
 
 def _raised_text(err: Exception) -> str:
     text = f"{type(err).__name__}: {err}".strip()
     first_line = text.splitlines()[0] if text else type(err).__name__
+    line = _readers_line(err)
+    where = f", in the line `{line}`" if line else ""
     for pattern, gloss in _ERROR_GLOSSES:
         if re.search(pattern, text):
             if gloss.startswith("your function changed"):
                 return gloss
-            return f"your function raised {first_line} — {gloss}"
-    return f"your function raised {first_line}"
+            return f"your function raised {first_line}{where} — {gloss}"
+    return f"your function raised {first_line}{where}"
 
 
 # ------------------------------------------------------------------ the checker
