@@ -93,6 +93,17 @@ def show_heatmaps(weights, xlabels: Sequence[str] | None = None,
     return fig
 
 
+def state_scale(image, where: str):
+    """Say where a reader finds the scale of a colour-mapped ``image`` drawn without a
+    colour bar: ``where`` in words ("values written in the caption", "a picture: dark is
+    ink"). Stored as the image's ``gid``, which the book's figure checks read. Returns
+    ``image``."""
+    if not isinstance(where, str) or not where.strip():
+        raise ValueError(f"where should say in words where the scale is stated, got {where!r}")
+    image.set_gid(f"scale: {where}")
+    return image
+
+
 def _is_grid(weights) -> bool:
     return isinstance(weights, torch.Tensor | np.ndarray) and weights.ndim == 4
 
