@@ -198,7 +198,7 @@ def copy_from_torch(ours: MultiHeadAttention, theirs: nn.MultiheadAttention
                          f"vdim, bias) = {mine}, theirs {other}")
     d = theirs.embed_dim
     with torch.no_grad():
-        if theirs._qkv_same_embed_dim:  # one stacked matrix: rows [0:d] W_q, [d:2d] W_k, ...
+        if theirs.in_proj_weight is not None:  # one stacked matrix: rows [0:d] W_q, ...
             w_q, w_k, w_v = theirs.in_proj_weight.split(d, dim=0)
         else:
             w_q, w_k, w_v = theirs.q_proj_weight, theirs.k_proj_weight, theirs.v_proj_weight
