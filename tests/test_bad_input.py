@@ -67,6 +67,8 @@ OUT_OF_SCOPE = {
                          "tensors or data (tests/test_diagrams.py)",
     "attnbook.grade": "the teachers' command line; takes notebook paths "
                       "(tests/test_grade.py runs it on broken notebooks)",
+    "attnbook.interactive": "figures a chapter builds from its own tensors, and the book's "
+                            "Sphinx glue (tests/test_interactive.py feeds them bad input)",
 }
 
 
