@@ -168,10 +168,12 @@ def sliding_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 def peak_extra_memory(fn, *args, **kwargs) -> int:
     """Bytes: the most memory ``fn(*args, **kwargs)`` holds at once beyond its inputs.
 
-    Runs the call under ``torch.profiler.profile(profile_memory=True)`` and adds up the
-    profiler's allocation records (+bytes for an allocation, -bytes for a release) in
-    the order they happened; the peak of that running total is returned. The result is
-    allocated inside the call, so it counts.
+    Runs the call under ``torch.profiler.profile(profile_memory=True)`` and adds up, in
+    the order they started, the memory each profiled event allocated and did not release
+    itself (``self_cpu_memory_usage``: an operation's allocations, or a release between
+    operations, negative); the peak of that running total is returned. The result is
+    allocated inside the call, so it counts. Scratch memory that one operation allocates
+    and frees inside itself does not show at this level.
     """
     if not callable(fn):
         raise TypeError(f"fn should be a function to call, got {type(fn).__name__}")
@@ -180,10 +182,9 @@ def peak_extra_memory(fn, *args, **kwargs) -> int:
     os.environ.setdefault("KINETO_LOG_LEVEL", "6")
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn(*args, **kwargs)
-    records = [(e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events()
-               if e.name() == "[memory]"]
+    changes = [(e.time_range.start, e.self_cpu_memory_usage) for e in prof.events()]
     total = peak = 0
-    for _, nbytes in sorted(records):
+    for _, nbytes in sorted(changes):
         total += nbytes
         peak = max(peak, total)
     return peak
