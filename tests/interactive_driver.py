@@ -26,7 +26,7 @@ READY_JS = """async () => {
     labels: [...div.querySelectorAll('.vega-bind')].map(b => ({
       text: b.querySelector('.vega-bind-name').textContent.trim(),
       labelled: !!b.querySelector('label input, label select')})),
-    width: div.getBoundingClientRect().width,
+    scroll: div.scrollWidth, client: div.clientWidth,
   }));
 }"""
 
