@@ -1,5 +1,6 @@
 """The exercise-checker framework: right answers pass, wrong ones are explained, stubs wait."""
 
+import math
 import re
 
 import numpy as np
@@ -264,10 +265,116 @@ def test_spec_of_records_a_checker_without_running_it(capsys):
 def test_generic_wrong_answers_are_refused_or_skipped_with_a_reason():
     kinds = {w.kind: w for w in generic_wrong_answers(spec_of(check))}
     assert "float where bool" not in kinds and kinds["int where float"].fn is not None
+    naive = kinds.pop("softmax without max-subtraction")
     for wrong in kinds.values():
         if wrong.fn is not None:
             with pytest.raises(ExerciseError, match=wrong.message):
                 check(wrong.fn)
+    # this checker's scores never reach exp's overflow: the generic answer shows it
+    assert check(naive.fn).passed
+    large = CASES + [Case((torch.tensor([[300.0, 0.0, -5.0]]),), label="scores of hundreds")]
+    with pytest.raises(ExerciseError, match=naive.message):
+        check_function(naive.fn, exercise="softmax", reference=reference, cases=large)
     symmetric = generic_wrong_answers(CheckSpec(
         "outer", lambda v: torch.outer(v, v), [Case((torch.randn(3),))]))
     assert "equals this on every case" in {w.kind: w for w in symmetric}["transposed"].skip
+
+
+# ---------------------------------------------------------------- what every checker gains
+
+
+def test_a_softmax_or_a_sort_over_the_wrong_axis_is_named_without_being_declared():
+    with pytest.raises(ExerciseError, match=r"This looks like: softmax over the wrong axis "
+                                            r"\(dim=0\).*dim=-1 of 2 axes"):
+        check_function(lambda x: torch.softmax(x, dim=0), exercise="softmax",
+                       reference=reference, cases=CASES)
+    with pytest.raises(ExerciseError, match=r"This looks like: log_softmax over the wrong axis"):
+        check_function(lambda x: x.log_softmax(0), exercise="log-softmax",
+                       reference=lambda x: torch.log_softmax(x, -1), cases=CASES)
+    with pytest.raises(ExerciseError, match=r"This looks like: argsort over the wrong axis"):
+        check_function(lambda x: x.argsort(0), exercise="ranks",
+                       reference=lambda x: torch.argsort(x), cases=CASES)
+
+
+def test_an_exp_without_the_maximum_is_named_where_the_scores_overflow():
+    large = CASES + [Case((torch.tensor([[300.0, 0.0, -5.0, 1.0]]),), label="hundreds")]
+    with pytest.raises(ExerciseError, match=r"nan at.*\n.*This looks like: exp without "
+                                            r"subtracting the maximum"):
+        check_function(lambda x: x.exp() / x.exp().sum(-1, keepdim=True), exercise="softmax",
+                       reference=reference, cases=large)
+
+
+def test_a_mistake_with_nan_where_it_gives_0_is_named_with_a_note_on_the_minus_inf_fill():
+    def right(x, keep):
+        return torch.softmax(x.masked_fill(~keep, -1e9), -1) * keep
+
+    keep = torch.tensor([[True, True, False], [False, False, False]])
+    cases = [Case((torch.randn(2, 3, generator=torch.Generator().manual_seed(i)), keep))
+             for i in range(3)]
+    forgot = Mistake("no mask", "mask it.", wrong=lambda x, k: torch.softmax(x, -1) * k)
+    with pytest.raises(ExerciseError, match=r"This looks like: no mask\. mask it\. Besides, "
+                                            r"your answer has nan where this mistake gives 0"):
+        check_function(lambda x, k: torch.softmax(x.masked_fill(~k.any(-1, keepdim=True),
+                                                                -math.inf), -1) * k,
+                       exercise="masked", reference=right, cases=cases, mistakes=[forgot])
+
+
+def test_a_token_list_changed_in_place_is_refused():
+    def first_word(sentences):
+        return sentences[0][0]
+
+    def lower_in_place(sentences):
+        sentences[0][0] = sentences[0][0].lower()
+        return sentences[0][0].upper()
+
+    cases = [Case(([["The", "cat"], ["a"]],)), Case(([["Dog"]],)), Case(([["x", "y"]],))]
+    with pytest.raises(ExerciseError, match="changed its input `sentences` in place"):
+        check_function(lower_in_place, exercise="first", reference=first_word, cases=cases)
+
+
+@pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad")
+def test_a_loss_turned_into_a_number_or_detached_is_refused_with_the_gradient_named():
+    def loss(x):
+        return (x ** 2).mean()
+
+    cases = [Case((torch.randn(4, generator=torch.Generator().manual_seed(i))
+                   .requires_grad_(),)) for i in range(3)]
+    for answer in (lambda x: float(loss(x)), lambda x: loss(x).item(),
+                   lambda x: loss(x).detach(), lambda x: torch.tensor(loss(x).item())):
+        with pytest.raises(ExerciseError, match="carries a gradient"):
+            check_function(answer, exercise="loss", reference=loss, cases=cases)
+    assert check_function(loss, exercise="loss", reference=loss, cases=cases)
+    with pytest.raises(ExerciseError, match="you have"):  # a gradient, but a wrong value
+        check_function(lambda x: (x ** 2).sum(), exercise="loss", reference=loss, cases=cases)
+
+
+def test_transposed_is_said_only_when_every_case_agrees():
+    def back(T, S):  # look-back band of 2: j in (p - 2, p], p = S - T + i
+        p = torch.arange(T)[:, None] + S - T
+        j = torch.arange(S)[None, :]
+        return (j <= p) & (j > p - 2)
+
+    def ahead(T, S):
+        p = torch.arange(T)[:, None] + S - T
+        j = torch.arange(S)[None, :]
+        return (j >= p) & (j < p + 2)
+
+    square = [Case((4, 4)), Case((3, 3)), Case((5, 5))]
+    with pytest.raises(ExerciseError, match="your mask is the answer transposed"):
+        check_function(ahead, exercise="band", reference=back, cases=square)
+    with pytest.raises(ExerciseError) as info:
+        check_function(ahead, exercise="band", reference=back, cases=square + [Case((2, 5))])
+    assert "transposed" not in str(info.value)
+
+
+def test_a_recogniser_of_a_symptom_everywhere_must_fire_on_every_case():
+    stuck = Mistake("stuck at 0", "move.", detect=lambda got, exp, case: got == 0,
+                    everywhere=True)
+    cases = [Case((float(i),)) for i in (1, 2, 3)]
+    with pytest.raises(ExerciseError, match="This looks like: stuck at 0"):
+        check_function(lambda x: 0.0, exercise="id", reference=lambda x: x, cases=cases,
+                       mistakes=[stuck])
+    with pytest.raises(ExerciseError) as info:
+        check_function(lambda x: 0.0 if x == 3 else x, exercise="id", reference=lambda x: x,
+                       cases=cases, mistakes=[stuck])
+    assert "This looks like" not in str(info.value)

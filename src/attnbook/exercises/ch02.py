@@ -133,7 +133,8 @@ def _near_target(got, expected, case):
     s, target = case.args
     tau = float(to_numpy(got))
     off = abs(tau / float(expected) - 1) > 1e-4 if tau > 0 else False
-    return off and abs(_top_weight(s, tau) - target) < 0.02
+    room = min(target - 1 / len(s), 1 - target)  # how far the ends 1/S and 1 are
+    return off and abs(_top_weight(s, tau) - target) < 0.1 * room
 
 
 def _at_an_end(got, expected, case):
@@ -145,6 +146,13 @@ def _at_an_end(got, expected, case):
     return abs(w - target) > 1e-3 and (w > 1 - 1e-4 or w < 1 / len(s) + 1e-4)
 
 
+def _overflowed(got, expected, case):
+    """Stuck at an end where exp(scores / tau) overflows float32."""
+    s, target = case.args
+    tau = float(to_numpy(got))
+    return _at_an_end(got, expected, case) and float(s.max()) / tau > 88.7
+
+
 TEMPERATURE_MISTAKES = (
     Mistake("temperature not positive",
             "A temperature is a positive number: softmax(scores / tau) with tau > 0.",
@@ -153,11 +161,20 @@ TEMPERATURE_MISTAKES = (
             "Temperature divides the scores: softmax(scores / tau). Multiplying gives the "
             "reciprocal temperature.",
             wrong=lambda s, target: 1 / _temperature_reference(s, target)),
+    Mistake("returned log tau",
+            "Bisecting on log tau is a good idea (tau spans many orders of magnitude), but "
+            "return tau itself: math.exp of the midpoint.",
+            wrong=lambda s, target: math.log(_temperature_reference(s, target))),
     Mistake("bisection moved the wrong end",
-            "Your temperature makes the top weight 1 or 1/S: the bisection always moved the "
-            "same end. The top weight *falls* as tau grows (unlike the entropy): if the top "
-            "weight at the midpoint is above the target, the answer is hotter, so raise the "
-            "lower end.", detect=_at_an_end),
+            "Your temperature makes the top weight 1 or 1/S on every case: the bisection "
+            "always moved the same end. The top weight *falls* as tau grows (unlike the "
+            "entropy): if the top weight at the midpoint is above the target, the answer is "
+            "hotter, so raise the lower end.", detect=_at_an_end, everywhere=True),
+    Mistake("exp overflowed during the search",
+            "For a small tau, exp(scores / tau) is inf (in float32 above about 88.7), "
+            "inf / inf is nan, a comparison with nan is False, and the bisection drifts to "
+            "one end. Compute the weights with torch.softmax (it subtracts the maximum) or "
+            "subtract the largest score yourself.", detect=_overflowed),
     Mistake("kept only the two largest scores",
             "With two keys, p = 1 / (1 + exp(-(z1 - z2) / tau)) can be solved for tau, but "
             "every other key takes weight too: solve for the top weight of all S keys "

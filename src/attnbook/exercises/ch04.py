@@ -137,8 +137,8 @@ PADDED_CASES = [
     _padded_case(10, 3, 3, 6, 5, 2, [1, 3, 2], [6, 2, 4], "three sequences, T=3, S=6"),
     _padded_case(20, 2, 5, 3, 4, 2, [5, 3], [0, 3], "a sequence with no real key"),
     _padded_case(30, 1, 1, 1, 3, 2, [1], [1], "B=T=S=1"),
-    _padded_case(40, 2, 3, 4, 4, 2, [2, 3], [4, 1], "large scores (queries times 100)",
-                 scale=100.0),
+    _padded_case(40, 2, 3, 4, 4, 2, [2, 3], [4, 1], "large scores (queries times 250)",
+                 scale=250.0),
 ]
 
 

@@ -52,7 +52,7 @@ _STEP_CASES = [
     _step_case(1, 2, 6, 3, 4, 5, [1, 6]),
     _step_case(2, 4, 4, 6, 2, 3, [4, 4, 3, 2]),
     _step_case(4, 1, 1, 2, 2, 3, [1]),
-    _step_case(3, 2, 5, 3, 2, 4, [5, 3], big=60.0),
+    _step_case(3, 2, 5, 3, 2, 4, [5, 3], big=120.0),
 ]
 
 _STEP_MISTAKES = [

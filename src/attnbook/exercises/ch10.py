@@ -262,8 +262,8 @@ POOL_CASES = [
     Case((_randn(3, 4, 9, seed=2), _randn(9, seed=3),
           torch.tensor([[True] * 4, [True, False, False, False], [True, True, False, False]])),
          label="sets of 4, 1 and 2 elements, d=9"),
-    Case((_randn(1, 6, 16, seed=4, scale=30.0), _randn(16, seed=5),
-          torch.ones(1, 6, dtype=torch.bool)), label="large features (30), d=16"),
+    Case((_randn(1, 6, 16, seed=4, scale=90.0), _randn(16, seed=5),
+          torch.ones(1, 6, dtype=torch.bool)), label="large features (90), d=16"),
     Case((_randn(2, 1, 3, seed=6), _randn(3, seed=7), torch.ones(2, 1, dtype=torch.bool)),
          label="sets of one element"),
 ]

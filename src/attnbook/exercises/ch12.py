@@ -105,10 +105,11 @@ class TinyClassifier(nn.Module):
     embedded with its position and weighed by a softmax over the positions."""
 
     def __init__(self, vocab_size: int = 8, num_classes: int = 4, max_len: int = 8,
-                 seed: int = 0):
+                 seed: int = 0, confidence: float = 1.0):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
-        self.embed = nn.Parameter(torch.randn(vocab_size, num_classes, generator=g) * 2)
+        self.embed = nn.Parameter(torch.randn(vocab_size, num_classes, generator=g) * 2
+                                  * confidence)  # larger: logits far apart
         self.pos = nn.Parameter(torch.randn(max_len, num_classes, generator=g))
         self.score = nn.Parameter(torch.randn(vocab_size, generator=g) * 2)
 
@@ -169,11 +170,12 @@ def _occ_predicted_class(model, tokens, labels, filler):
     return occlusion_reference(model, tokens, predicted, filler)
 
 
-def _occ_case(B, T, seed, label):
+def _occ_case(B, T, seed, label, confidence=1.0):
     g = torch.Generator().manual_seed(seed)
     tokens = torch.randint(1, 8, (B, T), generator=g)
     labels = torch.randint(0, 4, (B,), generator=g)
-    return Case((TinyClassifier(seed=seed), tokens, labels, 0), label=label)
+    return Case((TinyClassifier(seed=seed, confidence=confidence), tokens, labels, 0),
+                label=label)
 
 
 OCCLUSION_CASES = [
@@ -181,6 +183,8 @@ OCCLUSION_CASES = [
     _occ_case(2, 8, seed=1, label="2 sequences of 8 tokens"),
     _occ_case(4, 3, seed=2, label="4 sequences of 3 tokens"),
     _occ_case(1, 1, seed=3, label="a single token"),
+    _occ_case(2, 4, seed=4, confidence=100.0,
+              label="a very confident model (logits hundreds apart)"),
 ]
 
 OCCLUSION_MISTAKES = [

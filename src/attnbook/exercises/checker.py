@@ -147,13 +147,16 @@ class Mistake:
     the reader's answer equals it on every case where it is finite, and it differs from
     the right answer on at least one of them. ``detect(got, expected, case)`` recognises
     it from the outputs of the failing case instead (it must not accept the right answer).
-    Give one of the two.
+    Give one of the two. ``everywhere=True`` says that the mistake spoils every case, so
+    its ``detect`` must fire on each of them, not only on the failing one (a recogniser of
+    a symptom that other faults share on some cases, e.g. a search stuck at an end).
     """
 
     name: str
     hint: str
     wrong: Callable[..., Any] | None = None
     detect: Callable[[Any, Any, Case], bool] | None = None
+    everywhere: bool = False
 
     def __post_init__(self):
         if (self.wrong is None) == (self.detect is None):
@@ -191,14 +194,19 @@ class Problem(str):
     path: tuple
     text: str
 
-    def __new__(cls, text: str, kind: str = "value", path: tuple = ()):
+    def __new__(cls, text: str, kind: str = "value", path: tuple = (),
+                plain: str | None = None):
         prefix = "".join(f"return value {i}: " for i in path)
         self = super().__new__(cls, prefix + text)
         self.kind, self.path, self.text = kind, path, text
+        self.plain = plain  # the text without a "transposed" reading, which may be chance
         return self
 
     def inside(self, i: int) -> Problem:
-        return Problem(self.text, self.kind, (i, *self.path))
+        return Problem(self.text, self.kind, (i, *self.path), self.plain)
+
+    def without_reading(self) -> Problem:
+        return Problem(self.plain or self.text, self.kind, self.path)
 
     def render(self, names: Sequence[str] | None) -> str:
         if not self.path or not names or self.path[0] >= len(names):
@@ -397,7 +405,8 @@ def _compare_arrays(have: np.ndarray, want: np.ndarray, atol, rtol, bool_why) ->
             text += " (True and False are swapped everywhere: the opposite mask)"
         elif have.ndim >= 2 and have.shape[-1] == have.shape[-2] and (
                 np.swapaxes(have, -1, -2) == want).all():
-            text += " (your mask is the answer transposed: rows are queries, columns keys)"
+            return Problem(text + " (your mask is the answer transposed: rows are queries, "
+                           "columns keys)", "value", plain=text)
         return Problem(text, "value")
     if fh == "complex":
         return Problem("your result has complex numbers, but real ones are expected", "dtype")
@@ -425,7 +434,45 @@ def _compare_arrays(have: np.ndarray, want: np.ndarray, atol, rtol, bool_why) ->
     diagnosis = _value_diagnosis(have64, want64, atol, rtol)
     if not diagnosis and fw == "int" and close.ndim == 0 and abs(have64 - want64) == 1:
         diagnosis = "off by one (counting from 1 instead of 0?)"
-    return Problem(text + (f" — {diagnosis}" if diagnosis else ""), "value")
+    return Problem(text + (f" — {diagnosis}" if diagnosis else ""), "value",
+                   plain=text if diagnosis.startswith(_TRANSPOSED) else None)
+
+
+_TRANSPOSED = "your result is the answer transposed"
+
+
+def _leaf(out, path):
+    for i in path:
+        out = out[i]
+    return out
+
+
+def _swapped(x):
+    if isinstance(x, torch.Tensor) and x.dim() >= 2:
+        return x.transpose(-1, -2)
+    if isinstance(x, np.ndarray) and x.ndim >= 2:
+        return np.swapaxes(x, -1, -2)
+    return None
+
+
+def _transposed_everywhere(path, run, run_reference, cases, compare) -> bool:
+    """Whether the answer is the reference's result transposed on every case: a square
+    result equal to the answer transposed may be chance (a look-ahead mask is the
+    transpose of a look-back one only when T = S)."""
+    for case in cases:
+        (ok, got), (ok_ref, want) = _run_quietly(run, case), _run_quietly(run_reference, case)
+        if not (ok and ok_ref):
+            continue
+        try:
+            got, want = _leaf(got, path), _leaf(want, path)
+        except (IndexError, TypeError, KeyError):
+            return False
+        turned = _swapped(got)
+        if turned is None or _swapped(want) is None:
+            continue
+        if _safe_compare(compare, turned, want) is not None:
+            return False
+    return True
 
 
 def _dtype_name(a: np.ndarray) -> str:
@@ -461,33 +508,50 @@ def _compare_one(got, expected, atol: float, rtol: float, bool_why: str = _BOOL_
                                                     f"{expected!r}")
     if _is_number(expected):
         return _compare_number(got, expected, atol, rtol)
+    if isinstance(expected, torch.Tensor) and expected.requires_grad and (
+            _is_number(got) or isinstance(got, torch.Tensor) and got.is_floating_point()
+            and not got.requires_grad):
+        problem = _compare_tensor(got, expected, atol, rtol, bool_why)
+        if problem is not None and problem.kind not in ("value", "nan"):
+            return problem  # a wrong type or shape first
+        what = ("a tensor cut from the graph (no requires_grad)"
+                if isinstance(got, torch.Tensor) else _type_name(got))
+        return Problem(f"you returned {what}, but the answer is a tensor that carries a "
+                       "gradient (training calls .backward() through it): keep the result "
+                       "in torch, without float(...), .item(), .tolist(), .detach(), "
+                       "torch.no_grad() or torch.tensor(...) of a value", "type")
     if isinstance(expected, torch.Tensor | np.ndarray):
-        kind = "a torch tensor" if isinstance(expected, torch.Tensor) else "a NumPy array"
-        shape = f" of shape {tuple(expected.shape)}"
-        if isinstance(expected, torch.Tensor) and isinstance(got, np.ndarray):
-            return Problem(f"you returned a NumPy array, but {kind}{shape} is expected (the "
-                           "book's functions take and return tensors): compute it with torch, "
-                           "or wrap it with torch.from_numpy(...)", "type")
-        if isinstance(expected, np.ndarray) and isinstance(got, torch.Tensor):
-            return Problem(f"you returned a tensor, but {kind}{shape} is expected: use "
-                           ".numpy()", "type")
-        if isinstance(got, list | tuple):
-            return Problem(f"you returned a {type(got).__name__}, but {kind}{shape} is "
-                           "expected: build it with torch.tensor(...) or torch.stack(...)",
-                           "type")
-        if _is_number(got) or isinstance(got, bool | np.bool_):
-            if expected.ndim == 0 and not isinstance(got, bool | np.bool_):
-                return _compare_number(got, expected, atol, rtol)
-            return Problem(f"you returned {_type_name(got)}, but {kind}{shape} is expected",
-                           "type")
-        have = to_numpy(got)
-        if have is None:
-            return Problem(f"you returned {_type_name(got)}, but {kind}{shape} is expected",
-                           "type")
-        return _compare_arrays(have, to_numpy(expected), atol, rtol, bool_why)
+        return _compare_tensor(got, expected, atol, rtol, bool_why)
     if got == expected:
         return None
     return Problem(f"you returned {got!r}, the answer is {expected!r}")
+
+
+def _compare_tensor(got, expected, atol, rtol, bool_why):
+    """A result compared with a tensor or array: type, dtype and shape, then values."""
+    kind = "a torch tensor" if isinstance(expected, torch.Tensor) else "a NumPy array"
+    shape = f" of shape {tuple(expected.shape)}"
+    if isinstance(expected, torch.Tensor) and isinstance(got, np.ndarray):
+        return Problem(f"you returned a NumPy array, but {kind}{shape} is expected (the "
+                       "book's functions take and return tensors): compute it with torch, "
+                       "or wrap it with torch.from_numpy(...)", "type")
+    if isinstance(expected, np.ndarray) and isinstance(got, torch.Tensor):
+        return Problem(f"you returned a tensor, but {kind}{shape} is expected: use "
+                       ".numpy()", "type")
+    if isinstance(got, list | tuple):
+        return Problem(f"you returned a {type(got).__name__}, but {kind}{shape} is "
+                       "expected: build it with torch.tensor(...) or torch.stack(...)",
+                       "type")
+    if _is_number(got) or isinstance(got, bool | np.bool_):
+        if expected.ndim == 0 and not isinstance(got, bool | np.bool_):
+            return _compare_number(got, expected, atol, rtol)
+        return Problem(f"you returned {_type_name(got)}, but {kind}{shape} is expected",
+                       "type")
+    have = to_numpy(got)
+    if have is None:
+        return Problem(f"you returned {_type_name(got)}, but {kind}{shape} is expected",
+                       "type")
+    return _compare_arrays(have, to_numpy(expected), atol, rtol, bool_why)
 
 
 def _compare_number(got, expected, atol, rtol):
@@ -583,7 +647,14 @@ def _differs(before, after) -> bool:
                 or any(_differs(before[k], after[k]) for k in before))
     if isinstance(before, set | frozenset):
         return before != after
-    return False  # numbers, strings: immutable
+    if isinstance(before, str | bytes | int | float | complex | np.generic) or before is None:
+        # immutable themselves, but an element of a list can be replaced: tokens[0] = "x"
+        try:
+            same = bool(before == after) or bool(before != before and after != after)  # nan
+        except Exception:
+            same = False
+        return not same or type(before) is not type(after)
+    return False
 
 
 def _param_names(fn) -> list[str]:
@@ -766,10 +837,13 @@ def check_function(fn, *, exercise: str, reference: Callable, cases: list[Case],
                 problem = validate(got, case)
             except Exception:
                 problem = f"your result ({_type_name(got)}) is not what this exercise expects"
+        if isinstance(problem, Problem) and problem.plain is not None and \
+                not _transposed_everywhere(problem.path, run, run_reference, cases, compare):
+            problem = problem.without_reading()
         if problem is not None:
             raise ExerciseError(_explain(exercise, label, problem, got, expected, n - 1, cases,
                                          mistakes, compare, run, run_reference, probe,
-                                         output_names))
+                                         output_names, reference))
     print(f"✓ {exercise}: all {len(cases)} cases pass.")
     return CheckResult(True)
 
@@ -790,7 +864,7 @@ def _run_quietly(fn, case: Case):
 
 
 def _explain(exercise, label, problem, got, expected, failed, cases, mistakes, compare, run,
-             run_reference, probe, output_names) -> str:
+             run_reference, probe, output_names, reference=None) -> str:
     text = problem.render(output_names) if isinstance(problem, Problem) else str(problem)
     message = f"✗ {exercise}: wrong on {label}: {text}."
     if isinstance(problem, Problem) and problem.kind in ("none", "type", "dtype"):
@@ -798,17 +872,59 @@ def _explain(exercise, label, problem, got, expected, failed, cases, mistakes, c
     # A wrong shape is reported as such: only a mistake whose implementation gives exactly
     # this answer on every case is named with it, never a test of the output.
     structural = isinstance(problem, Problem) and problem.kind == "shape"
-    named = _matching_mistake(got, expected, failed, cases,
+    found = _matching_mistake(got, expected, failed, cases,
                               [m for m in mistakes if not (structural and m.detect)],
                               compare, run, run_reference, probe)
-    if named is not None:
-        return f"{message}\n  This looks like: {named.name}. {named.hint}"
+    if found is None and reference is not None:  # then the mistakes every checker knows
+        found = _matching_mistake(got, expected, failed, cases,
+                                  derived_mistakes(reference, cases[failed]), compare, run,
+                                  run_reference, probe)
+    if found is not None:
+        named, with_nan = found
+        note = f" {_NAN_NOTE}" if with_nan else ""
+        return f"{message}\n  This looks like: {named.name}. {named.hint}{note}"
     return message
+
+
+_NAN_NOTE = ("Besides, your answer has nan where this mistake gives 0: a softmax over a row "
+             "whose scores are all -inf is 0/0 (a row with nothing to attend to); fill with a "
+             "large finite negative number and zero that row, as masked_softmax does.")
+
+
+def _nan_where_zero(answer, wrong):
+    """``answer`` with its nan set to 0 where ``wrong`` is exactly 0; None if that changes
+    nothing or a nan sits where ``wrong`` is not 0."""
+    if isinstance(answer, tuple | list) and isinstance(wrong, tuple | list) \
+            and len(answer) == len(wrong) and not _is_token_list(answer):
+        parts, changed = [], False
+        for a, w in zip(answer, wrong, strict=True):
+            fixed = _nan_where_zero(a, w)
+            changed |= fixed is not None
+            parts.append(a if fixed is None else fixed)
+        return type(answer)(parts) if changed else None
+    if not (isinstance(answer, torch.Tensor) and isinstance(wrong, torch.Tensor)
+            and answer.shape == wrong.shape and answer.is_floating_point()):
+        return None
+    nan = torch.isnan(answer.detach())
+    if not nan.any() or bool((wrong.detach()[nan] != 0).any()):
+        return None
+    return answer.detach().masked_fill(nan, 0.0)
+
+
+def _agrees(compare, answer, wrong) -> tuple[bool, bool]:
+    """(the answer equals the mistake's, only once its nan are read as the mistake's 0)."""
+    if _safe_compare(compare, answer, wrong) is None:
+        return True, False
+    fixed = _nan_where_zero(answer, wrong)
+    if fixed is not None and _safe_compare(compare, fixed, wrong) is None:
+        return True, True
+    return False, False
 
 
 def _matching_mistake(got, expected, failed, cases, mistakes, compare, run, run_reference,
                       probe):
-    """The mistake the answer really shows (see ``Mistake``), or None.
+    """The mistake the answer really shows (see ``Mistake``) and whether the answer has nan
+    where the mistake gives 0 (a -inf fill on top of it), or None.
 
     Of the mistakes whose implementation the answer agrees with wherever that
     implementation differs from the right answer (and on the failing case), and that
@@ -817,7 +933,8 @@ def _matching_mistake(got, expected, failed, cases, mistakes, compare, run, run_
     first ``detect=`` recogniser that fires on the failing case.
     """
     answers = references = None
-    best, best_score = None, None
+    best, best_score, best_nan = None, None, False
+    order_of_cases = [failed] + [i for i in range(len(cases)) if i != failed]
     for order, mistake in enumerate(mistakes):
         if mistake.detect is not None:
             continue
@@ -826,14 +943,15 @@ def _matching_mistake(got, expected, failed, cases, mistakes, compare, run, run_
             references = [_run_quietly(run_reference, c) for c in cases]
         wrong = probe(mistake.wrong) if probe else mistake.wrong
         explained = unexplained = 0
-        for i, case in enumerate(cases):
-            ok, w = _run_quietly(wrong, case)
+        with_nan = False
+        for i in order_of_cases:
+            ok, w = _run_quietly(wrong, cases[i])
             if not (ok and answers[i][0] and references[i][0]):
                 if i == failed:
                     explained = 0
                     break
                 continue
-            agrees = _safe_compare(compare, answers[i][1], w) is None
+            agrees, nan_read = _agrees(compare, answers[i][1], w)
             if i == failed and not agrees:
                 explained = 0
                 break
@@ -845,17 +963,192 @@ def _matching_mistake(got, expected, failed, cases, mistakes, compare, run, run_
                 explained = 0
                 break
             explained += 1
+            with_nan |= nan_read
         if explained > unexplained:
             score = (unexplained, -explained, order)
             if best_score is None or score < best_score:
-                best, best_score = mistake, score
+                best, best_score, best_nan = mistake, score, with_nan
     if best is not None:
-        return best
+        return best, best_nan
     for mistake in mistakes:  # then the recognisers that test the failing case's output
         if mistake.detect is not None and mistake.matches(got, expected, cases[failed],
                                                           compare):
-            return mistake
+            if mistake.everywhere:
+                if answers is None:
+                    answers = [_run_quietly(run, c) for c in cases]
+                    references = [_run_quietly(run_reference, c) for c in cases]
+                if not all(mistake.matches(a, r, case, compare)
+                           for (ok, a), (ok_ref, r), case in zip(answers, references, cases,
+                                                                 strict=True)
+                           if ok and ok_ref):
+                    continue
+            return mistake, False
     return None
+
+
+# ------------------------------------------------------------------ mistakes every checker knows
+# A softmax (or log-softmax, log-sum-exp) over the wrong axis, a sort or top-k over the wrong
+# axis, and a softmax without max-subtraction are recognised in any checker whose reference
+# calls these torch functions: the reference is run again with the function changed.
+
+_FAMILIES = {  # (owner, name, position of dim after the input, default dim)
+    "softmax": [(torch, "softmax", 0, None), (torch, "log_softmax", 0, None),
+                (torch.nn.functional, "softmax", 0, None),
+                (torch.nn.functional, "log_softmax", 0, None),
+                (torch.Tensor, "softmax", 0, None), (torch.Tensor, "log_softmax", 0, None),
+                (torch, "logsumexp", 0, None), (torch.Tensor, "logsumexp", 0, None)],
+    "sort": [(torch, "sort", 0, -1), (torch, "argsort", 0, -1), (torch, "topk", 1, -1),
+             (torch.Tensor, "sort", 0, -1), (torch.Tensor, "argsort", 0, -1),
+             (torch.Tensor, "topk", 1, -1)],
+}
+_MISSING = object()
+_INSIDE: list[bool] = [False]  # F.softmax calls Tensor.softmax: change only the outer call
+
+
+@contextmanager
+def _patched(family: str, make: Callable):
+    """Within this block, each function of ``family`` is ``make(original, name, pos,
+    default)``."""
+    saved = []
+    try:
+        for owner, name, pos, default in _FAMILIES[family]:
+            saved.append((owner, name, vars(owner).get(name, _MISSING)))
+            original = getattr(owner, name)
+            inner = make(original, name, pos, default)
+
+            def wrapper(*args, _inner=inner, _original=original, **kwargs):
+                if _INSIDE[0]:
+                    return _original(*args, **kwargs)
+                _INSIDE[0] = True
+                try:
+                    return _inner(*args, **kwargs)
+                finally:
+                    _INSIDE[0] = False
+
+            setattr(owner, name, wrapper)
+        yield
+    finally:
+        for owner, name, old in reversed(saved):
+            if old is _MISSING:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, old)
+
+
+def _with_dim(change: Callable):
+    """A ``make`` for ``_patched`` that calls the original with ``change(name, d, ndim)``
+    as its axis (d counted from 0) when that is not None."""
+
+    def make(original, name, pos, default):
+        def call(x, *args, **kwargs):
+            args = list(args)
+            dim = kwargs.get("dim", args[pos] if len(args) > pos else default)
+            if isinstance(x, torch.Tensor) and isinstance(dim, int) and x.dim() > 0:
+                new = change(name, dim % x.dim(), x.dim())
+                if new is not None:
+                    if "dim" not in kwargs and len(args) > pos:
+                        args[pos] = new
+                    else:
+                        kwargs["dim"] = new
+            return original(x, *args, **kwargs)
+
+        return call
+
+    return make
+
+
+def _naive(original, name, pos, default):
+    """exp without subtracting the maximum, as a first softmax is often written."""
+
+    def call(x, *args, **kwargs):
+        args = list(args)
+        dim = kwargs.pop("dim", args[pos] if len(args) > pos else default)
+        dtype = kwargs.get("dtype", args[2] if name == "softmax" and len(args) > 2 else None)
+        if not isinstance(x, torch.Tensor) or not isinstance(dim, int | tuple | list):
+            return original(x, *args, **kwargs)
+        x = x.to(dtype) if isinstance(dtype, torch.dtype) else x
+        e = x.exp()
+        if name == "softmax":
+            return e / e.sum(dim, keepdim=True)
+        if name == "log_softmax":
+            return x - e.sum(dim, keepdim=True).log()
+        keepdim = kwargs.get("keepdim", args[pos + 1] if len(args) > pos + 1 else False)
+        return e.sum(dim, keepdim=bool(keepdim)).log()  # logsumexp
+
+    return call
+
+
+def calls_of(reference: Callable, case: Case) -> list[tuple[str, str, int, int]]:
+    """The softmax-like and sorting calls ``reference`` makes on ``case``: (family, name,
+    axis from 0, number of axes)."""
+    seen: list[tuple[str, str, int, int]] = []
+    for family in _FAMILIES:
+        def record(name, d, ndim, _family=family):
+            seen.append((_family, name, d, ndim))
+
+        with _patched(family, _with_dim(record)):
+            try:
+                case.call(reference)
+            except Exception:
+                pass
+    return seen
+
+
+def _run_patched(reference, family, make):
+    def wrong(*args, **kwargs):
+        with _patched(family, make):
+            return reference(*args, **kwargs)
+
+    return wrong
+
+
+_AXIS_WORDS = {"softmax": "softmax", "log_softmax": "log_softmax", "logsumexp": "logsumexp",
+               "sort": "sort", "argsort": "argsort", "topk": "topk"}
+
+
+def derived_mistakes(reference: Callable, case: Case) -> list[Mistake]:
+    """The mistakes every checker names without declaring them, built from what the
+    reference calls on ``case``: its softmax (log_softmax, logsumexp) or its sort (argsort,
+    topk) along each other axis, and a softmax without max-subtraction."""
+    calls = calls_of(reference, case)
+    mistakes = []
+    for family in _FAMILIES:
+        mine = [c for c in calls if c[0] == family]
+        if not mine:
+            continue
+        names = sorted({name for _, name, _, _ in mine}, key=list(_AXIS_WORDS).index)
+        what = " / ".join(_AXIS_WORDS[n] for n in names)
+        right = {(d, ndim) for _, _, d, ndim in mine}
+        widest = max(ndim for _, _, _, ndim in mine)
+        for target in range(widest):
+            if all(d == target or target >= ndim for d, ndim in right):
+                continue
+
+            def change(name, d, ndim, _target=target):
+                return _target if _target < ndim and _target != d else None
+
+            axes = ", ".join(f"dim={d - ndim} of {ndim} axes" for d, ndim in sorted(right))
+            if family == "softmax":
+                verb = "sums" if names == ["logsumexp"] else "normalises"
+                hint = (f"{what} {verb} along the axis you give it. Here it must run along "
+                        f"{axes} (dim=-1 is the last axis); yours runs along dim={target}. "
+                        "Check which axis holds the keys (or classes) that the weights are "
+                        "spread over.")
+            else:
+                hint = (f"{what} orders along the axis you give it (dim=-1, the last, by "
+                        f"default). Here it must run along {axes}; yours runs along "
+                        f"dim={target}.")
+            mistakes.append(Mistake(f"{what} over the wrong axis (dim={target})", hint,
+                                    wrong=_run_patched(reference, family, _with_dim(change))))
+        if family == "softmax":
+            mistakes.append(Mistake(
+                "exp without subtracting the maximum (overflow)",
+                "exp of a score above about 88.7 is inf in float32 (709.8 in float64), and "
+                "inf / inf is nan: subtract each row's largest score before exp, "
+                "softmax(z) = exp(z - max z) / sum exp(z - max z), or use torch.softmax, "
+                "torch.log_softmax or torch.logsumexp, which do.",
+                wrong=_run_patched(reference, "softmax", _naive)))
+    return mistakes
 
 
 # ------------------------------------------------------------------ generic wrong answers
@@ -1037,4 +1330,19 @@ def generic_wrong_answers(spec: CheckSpec) -> list[GenericWrong]:
     answers.append(GenericWrong("mutates its first input", mutates if mutable else None,
                                 r"in place", "" if mutable else "no input can be changed "
                                 "in place (numbers only)"))
+    answers.append(from_output("no gradient", _map_first(_detached), r"gradient",
+                               "no result carries a gradient"))
+    softmax = any(family == "softmax" for case in spec.cases
+                  for family, *_ in calls_of(reference, case))
+    answers.append(GenericWrong(
+        "softmax without max-subtraction",
+        _run_patched(reference, "softmax", _naive) if softmax else None,
+        r"nan|inf|overflow|maximum",
+        "" if softmax else "the reference calls no softmax, log_softmax or logsumexp"))
     return answers
+
+
+def _detached(x):
+    if isinstance(x, torch.Tensor) and x.requires_grad:
+        return x.detach()
+    return None
