@@ -212,6 +212,10 @@ WINDOW_MISTAKES = [
     Mistake("the diagonal is masked",
             "a position may attend to itself (j = p).",
             wrong=lambda T, S, w: _window(T, S, w, first=w - 1, last=-1)),
+    Mistake("the window looks ahead instead of back",
+            "a causal window covers the query's own position and the window - 1 keys "
+            "*before* it (p - window < j <= p); keys after the query are the future.",
+            wrong=lambda T, S, w: _window(T, S, w, first=0, last=w - 1)),
     Mistake("True marks the forbidden positions",
             "in this book True means 'may attend'; you returned the opposite mask.",
             wrong=lambda T, S, w: ~window_mask_reference(T, S, w)),

@@ -40,6 +40,11 @@ def _split_as_batch_first(x, h):
     return x.reshape(T, B, h, d // h).transpose(1, 2)
 
 
+def _split_batch_first_no_transpose(x, h):
+    T, B, d = x.shape
+    return x.transpose(0, 1).reshape(B, h, T, d // h)  # (B, T, d) read as (B, h, T, d_h)
+
+
 def _split_strided(x, h):
     T, B, d = x.shape
     return x.reshape(T, B, d // h, h).permute(1, 3, 0, 2)
@@ -59,6 +64,11 @@ SPLIT_MISTAKES = [
             "slab of consecutive memory that mixes positions (and batch items). Cut the last "
             "axis first, (T, B, d) -> (T, B, h, d_h), then move the axes with permute.",
             wrong=_split_no_transpose),
+    Mistake("transpose(0, 1), then reshape without moving the heads",
+            "x.transpose(0, 1) gives (B, T, d), the right start; but reshaping (B, T, d) "
+            "straight to (B, h, T, d_h) glues features of consecutive positions into one "
+            "head. Reshape to (B, T, h, d_h) first, then transpose(1, 2).",
+            wrong=_split_batch_first_no_transpose),
     Mistake("input read as batch-first",
             "this tensor is sequence-first, (T, B, d), like nn.MultiheadAttention's default; "
             "axis 0 holds positions, axis 1 the batch.", wrong=_split_as_batch_first),

@@ -118,12 +118,12 @@ def check_swiglu_ffn(fn) -> CheckResult:
 # --- 3. one decoder-layer step with cross-attention -----------------------------------
 
 def _decoder_step(layer, prefix, memory, src_len, *, mask_source=True, swap_norm=False,
-                  residual=True, past=True):
+                  residual=True, past=True, norm_first=None):
     """The layer's output at the last position of ``prefix`` (B, t, d) -> (B, d), computing
     one query only: the newest position attends to the whole prefix and to the source."""
     keep = padding_mask(src_len, memory.shape[1])[:, None, None] if mask_source else None
     x, context = prefix[:, -1:], (prefix if past else prefix[:, -1:])
-    pre = layer.norm_first != swap_norm
+    pre = (layer.norm_first if norm_first is None else norm_first) != swap_norm
 
     def block(y, sub, norm, kv=None, norm_kv=False, **kw):
         z = norm(y) if pre else y
@@ -167,6 +167,14 @@ _STEP_MISTAKES = [
     Mistake("LayerNorm in the wrong place", "read layer.norm_first: False (post-LN) is "
             "x = norm(x + sublayer(x)); True (pre-LN) is x = x + sublayer(norm(x)).",
             wrong=lambda *a: _decoder_step(*a, swap_norm=True)),
+    Mistake("always post-LN (layer.norm_first ignored)", "this layer is pre-LN "
+            "(norm_first=True): x = x + sublayer(norm(x)), the prefix normalised too. Read "
+            "layer.norm_first and follow it; the book's decoder can be either.",
+            wrong=lambda *a: _decoder_step(*a, norm_first=False)),
+    Mistake("always pre-LN (layer.norm_first ignored)", "this layer is post-LN "
+            "(norm_first=False): x = norm(x + sublayer(x)). Read layer.norm_first and "
+            "follow it; the book's decoder can be either.",
+            wrong=lambda *a: _decoder_step(*a, norm_first=True)),
     Mistake("forgot the residual connection", "each sublayer's output is *added* to its "
             "input, x + sublayer(...), before (post-LN) or without (pre-LN) the norm.",
             wrong=lambda *a: _decoder_step(*a, residual=False)),

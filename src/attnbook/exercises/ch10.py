@@ -118,7 +118,7 @@ def _loss_softmax_over_steps(scores, targets, lengths):
 
 
 def _pointer_case(B, n, lengths, seed, scale=1.0):
-    scores = _randn(B, n, n, seed=seed, scale=scale)
+    scores = _randn(B, n, n, seed=seed, scale=scale).requires_grad_()  # a loss to train with
     g = torch.Generator().manual_seed(seed + 1)
     targets = torch.stack([torch.cat([torch.randperm(int(m), generator=g),
                                       torch.full((n - int(m),), -1)]) for m in lengths])

@@ -253,6 +253,21 @@ def _looks_like_kl(got, expected, case):
     return False
 
 
+def _looks_like_symmetrised_kl(got, expected, case):
+    p, q = case.args
+    have = np.asarray(got.detach() if isinstance(got, torch.Tensor) else got, dtype=float)
+    for log in (torch.log2, torch.log):
+        both = [torch.where(((a > 0) & (b == 0)).any(-1), math.inf, _kl(a, b.clamp(min=1e-30),
+                                                                         log))
+                for a, b in ((p, q), (q, p))]
+        for sym in ((both[0] + both[1]) / 2, both[0] + both[1]):
+            for cand in (sym, sym.clamp(min=0).sqrt()):
+                if have.shape == tuple(cand.shape) and np.allclose(
+                        have, cand.double().numpy(), atol=1e-5, rtol=1e-4):
+                    return True
+    return False
+
+
 def _dist(*rows):
     return torch.tensor(rows, dtype=torch.float32)
 
@@ -273,6 +288,11 @@ JS_MISTAKES = [
             "KL(p || q) is not symmetric and is infinite where q = 0 < p; JS compares each "
             "distribution with their mixture m = (p + q) / 2, which is never 0 where p or q "
             "is not.", detect=_looks_like_kl),
+    Mistake("symmetrised KL instead of Jensen-Shannon",
+            "(KL(p || q) + KL(q || p)) / 2 is symmetric but still infinite where one "
+            "distribution is 0 and the other is not; JS compares each with the mixture "
+            "m = (p + q) / 2, which is positive wherever p or q is.",
+            detect=_looks_like_symmetrised_kl),
     Mistake("natural logarithm",
             "with log base e the distance tops out at sqrt(ln 2) = 0.83; use log2 so that "
             "disjoint distributions are at distance 1.", wrong=_js_natural_log),
