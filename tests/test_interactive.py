@@ -134,6 +134,10 @@ def test_bandwidth_fit_and_weights_are_nadaraya_watson_with_a_gaussian_kernel():
         assert all(close(r["fit"], (w @ y)[r["i"]]) for r in shown["fit"])
         fit = nadaraya_watson(q, x, y, h)[0]
         assert all(close(r["fit"], v) for r, v in zip(shown["fit"], fit, strict=True))
+    # what the alt text promises: most rows one dark cell at h = 0.05, spread out at h = 1
+    row_max = {h: torch.tensor([r["w"] for r in figure.expected({"bandwidth": h})["weights"]]
+                               ).reshape(len(q), len(x)).amax(1) for h in (0.05, 1.0)}
+    assert row_max[0.05].median() > 0.9 and row_max[1.0].max() < 0.3
 
 
 def test_masked_weights_are_zero_where_masked_and_rows_sum_to_one():
@@ -150,6 +154,10 @@ def test_masked_weights_are_zero_where_masked_and_rows_sum_to_one():
             scores = (q @ k.T) / (4.0 if scaled else 1.0)
             ref = scores.masked_fill(~keep, -math.inf).softmax(-1)
             assert torch.allclose(w, ref.float(), atol=TOL)
+    peak = {sc: torch.tensor([c["w"] for c in figure.expected(
+        {"kind": "none", "valid": 3, "win": 2, "scaled": sc})["weights"]]).reshape(6, 6).amax(1)
+        for sc in (False, True)}
+    assert peak[False].mean() > peak[True].mean() + 0.2  # without 1/sqrt(d): peakier
     causal = figure.expected({"kind": "causal", "valid": 3, "win": 2, "scaled": True})
     assert all(c["keep"] == (c["j"] <= c["i"]) for c in causal["mask"])
     window = figure.expected({"kind": "window", "valid": 3, "win": 2, "scaled": True})

@@ -251,8 +251,8 @@ def bandwidth_figure(keys: torch.Tensor | None = None, values: torch.Tensor | No
     return InteractiveFigure(
         chart, "Training points with the Nadaraya–Watson fit through them, and the "
         "attention weights of every query (rows) over the training points (columns). Try: "
-        "shrink the bandwidth h to 0.05 and the fit jumps from point to point while each row "
-        "of weights becomes a single dark cell; widen it to 1 and the fit flattens while each "
+        "shrink the bandwidth h to 0.05 and the fit jumps from point to point while most rows "
+        "of weights become a single dark cell; widen it to 1 and the fit flattens while each "
         "row spreads over many points.", [bandwidth], draw_png, expected, title="Bandwidth")
 
 

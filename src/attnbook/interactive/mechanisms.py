@@ -87,9 +87,9 @@ def local_p_figure(scores: torch.Tensor | None = None, max_half_width: int = 4
         chart, f"Bars of local-p attention weights over {S} source positions, blue inside "
         "the window of 2D + 1 positions and zero outside, over global attention's weights in "
         "grey, and how many scores the window computes. Try: move the centre p and watch the "
-        "window follow it, stopping at the ends; widen D and the cost grows while the weights "
-        "approach global attention's.", [centre, half], draw_png, expected,
-        title="Local-p attention")
+        "window follow it, stopping at the ends; widen D and the window takes in more of "
+        "the positions global attention weighs, at a higher cost.", [centre, half], draw_png,
+        expected, title="Local-p attention")
 
 
 # --------------------------------------------------------------- 7. RoPE
