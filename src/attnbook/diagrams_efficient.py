@@ -9,6 +9,7 @@
 from matplotlib.patches import Rectangle
 
 from attnbook.diagrams import COLOURS, arrow, box, canvas, note, shape_label, title
+from attnbook.shapes import check_positive_int
 
 
 def _tile(ax, x, y, size, role, text=None, fontsize=9):
@@ -23,7 +24,17 @@ def _tile(ax, x, y, size, role, text=None, fontsize=9):
 def draw_tiled_attention(blocks: int = 4, row: int = 2, col: int = 1):
     """Tiled (FlashAttention-style) causal attention: query block ``row`` has met key
     blocks 0 .. ``col`` - 1 and now scores tile (row, col); tiles above the diagonal
-    are skipped."""
+    are skipped. ``row`` and ``col`` count from 0 (the panel names block Q{row + 1}):
+    0 <= col <= row < blocks."""
+    check_positive_int(blocks, "blocks")
+    check_positive_int(row, "row", minimum=0)
+    check_positive_int(col, "col", minimum=0)
+    if row >= blocks:
+        raise ValueError(f"row should be a query block 0 .. blocks - 1 = {blocks - 1}, "
+                         f"got row = {row}")
+    if col > row:
+        raise ValueError(f"col = {col} is above the diagonal of row = {row}: causal "
+                         f"attention skips that tile; give col in 0 .. {row}")
     fig, ax = canvas(15, 9.2)
     c, x0, y0 = 1.05, 1.9, 1.35  # tile size; lower-left corner of the tile grid
     top = y0 + blocks * c
@@ -54,7 +65,7 @@ def draw_tiled_attention(blocks: int = 4, row: int = 2, col: int = 1):
     arrow(ax, (x0 + blocks * c + 0.15, y_row), (7.7, 6.35), label="tile (b, b)",
           side="on", label_at=0.3)
     state_x = 10.35
-    title(ax, state_x, 8.25, "running state of block Q3")
+    title(ax, state_x, 8.25, f"running state of block Q{row + 1}")
     box(ax, state_x, 7.3, "m (b,): largest score so far", w=5.2, h=0.7, role="state")
     box(ax, state_x, 6.35, "l (b,): Σ exp(s − m)", w=5.2, h=0.7, role="state")
     box(ax, state_x, 5.4, "acc (b, d_v): Σ exp(s − m) v", w=5.2, h=0.7, role="value")

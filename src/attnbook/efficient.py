@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
-from attnbook.shapes import check_positive_int, check_same_dtype, check_tensor
+from attnbook.shapes import check_device, check_positive_int, check_same_dtype, check_tensor
+from attnbook.softmax import _check_logits
 
 
 def _check_qkv(q, k, v) -> None:
@@ -69,7 +70,7 @@ def causal_mask_end(T: int, S: int, device=None) -> torch.Tensor:
     check_positive_int(S, "S")
     if T > S:
         raise ValueError(f"T = {T} queries cannot be the last T of S = {S} positions")
-    return torch.ones(T, S, dtype=torch.bool, device=device).tril(S - T)
+    return torch.ones(T, S, dtype=torch.bool, device=check_device(device)).tril(S - T)
 
 
 def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
@@ -85,20 +86,35 @@ def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     return scores.softmax(-1) @ v  # (..., T, S) @ (..., S, d_v) -> (..., T, d_v)
 
 
+def _shift(m: torch.Tensor) -> torch.Tensor:
+    """The running maximum to subtract, 0 where it is still -inf: exp(-inf - (-inf)) would
+    be nan, and with nothing but -inf seen so far there is nothing to rescale."""
+    return torch.where(m == -torch.inf, torch.zeros_like(m), m)
+
+
 def online_softmax(x: torch.Tensor) -> torch.Tensor:
     """Softmax over the last axis; the normaliser comes from one pass over the entries,
-    keeping a running maximum m and a running sum l of exp(x - m)."""
+    keeping a running maximum m and a running sum l of exp(x - m).
+
+    The package's rules for masked entries hold: -inf gets weight 0, wherever it stands
+    in the row (a row that *starts* with -inf still has m = -inf after its first entry),
+    and a row of all -inf gets all zeros, as ``attnbook.softmax.softmax`` and
+    ``masked_softmax`` give. A ``nan`` or ``+inf`` is refused, as chapter 2's softmax
+    refuses it."""
     check_tensor(x, "x", "float")
     if x.dim() == 0 or x.shape[-1] == 0:
         raise ValueError(f"x should have at least one entry on its last axis, got shape "
                          f"{tuple(x.shape)}")
+    _check_logits(x, -1, "x")  # nan or +inf
     m = torch.full(x.shape[:-1], float("-inf"), dtype=x.dtype, device=x.device)
     l = torch.zeros(x.shape[:-1], dtype=x.dtype, device=x.device)  # noqa: E741
     for j in range(x.shape[-1]):
         m_new = torch.maximum(m, x[..., j])
-        l = l * torch.exp(m - m_new) + torch.exp(x[..., j] - m_new)  # noqa: E741
+        shift = _shift(m_new)  # m_new, or 0 while the row has shown only -inf
+        l = l * torch.exp(m - shift) + torch.exp(x[..., j] - shift)  # noqa: E741
         m = m_new
-    return torch.exp(x - m[..., None]) / l[..., None]
+    l = torch.where(l > 0, l, torch.ones_like(l))  # noqa: E741 -- all -inf: 0 / 1, not 0 / 0
+    return torch.exp(x - _shift(m)[..., None]) / l[..., None]
 
 
 def tiled_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_size: int = 128,
@@ -127,8 +143,9 @@ def tiled_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_siz
                 cols = torch.arange(j, j + s.shape[-1], device=q.device)
                 s = s.masked_fill(cols[None, :] > rows[:, None], float("-inf"))
             m_new = torch.maximum(m, s.amax(-1))
-            p = torch.exp(s - m_new[..., None])  # (..., b, b)
-            alpha = torch.exp(m - m_new)  # rescales what was summed under the old maximum
+            shift = _shift(m_new)  # 0 while a row has seen only masked keys
+            p = torch.exp(s - shift[..., None])  # (..., b, b)
+            alpha = torch.exp(m - shift)  # rescales what was summed under the old maximum
             l = l * alpha + p.sum(-1)  # noqa: E741
             acc = acc * alpha[..., None] + p @ v[..., j:j + block_size, :]
             m = m_new
@@ -140,6 +157,7 @@ def sliding_window_mask(T: int, window: int, device=None) -> torch.Tensor:
     """(T, T) boolean band: query i sees keys i - window + 1 .. i (itself included)."""
     check_positive_int(T, "T")
     check_positive_int(window, "window")
+    device = check_device(device)
     offset = torch.arange(T, device=device)[:, None] - torch.arange(T, device=device)
     return (offset >= 0) & (offset < window)
 

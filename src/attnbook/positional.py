@@ -36,13 +36,19 @@ def _check_base(base) -> None:
         raise ValueError(f"base should be a number > 1, got {base!r}")
 
 
-def inverse_frequencies(d: int, base: float = 10000.0) -> torch.Tensor:
-    """(d/2,) frequencies omega_i = base**(-2i/d), i = 0 .. d/2 - 1, fastest first."""
+def inverse_frequencies(d: int, base: float = 10000.0,
+                        dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(d/2,) frequencies omega_i = base**(-2i/d), i = 0 .. d/2 - 1, fastest first.
+
+    Computed in float64 and rounded once to ``dtype`` (float32 by default)."""
     _check_int(d, "d")
     _check_even(d, "the frequencies")
     _check_base(base)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype should be a floating-point torch.dtype such as "
+                        f"torch.float64, got {dtype!r}")
     two_i = torch.arange(0, d, 2, dtype=torch.float64)  # 0, 2, 4, ..., d-2
-    return (base ** (-two_i / d)).float()
+    return (base ** (-two_i / d)).to(dtype)
 
 
 def sinusoidal_encoding(max_len: int, d: int, base: float = 10000.0) -> torch.Tensor:
@@ -105,7 +111,10 @@ def apply_rope(x: torch.Tensor, positions: torch.Tensor | None = None,
 
     x (..., T, d) with d even; the pair i of the vector at position p turns by the
     angle p * base**(-2i/d). ``positions`` (T,) or any shape broadcastable to
-    x.shape[:-1] (e.g. (B, T)), integers or floats; defaults to 0 .. T-1.
+    x.shape[:-1] with as many axes, e.g. (B, T) for x (B, T, d) and (B, 1, T) for
+    x (B, h, T, d); integers or floats; defaults to 0 .. T-1. (Positions (B, T) on
+    x (B, h, T, d) would be read as one row per head; they are refused.)
+    The angles are computed in float64 for a float64 ``x``, else in float32.
     Applied to queries and keys, q_m . k_n then depends on m - n only.
     This is the RoFormer (interleaved) convention; GPT-NeoX/LLaMA code pairs feature
     j with j + d/2 instead ("halves"), a fixed permutation of the same idea.
@@ -122,13 +131,23 @@ def apply_rope(x: torch.Tensor, positions: torch.Tensor | None = None,
     elif not isinstance(positions, torch.Tensor):
         raise TypeError(f"positions should be a torch.Tensor of shape (T,) = ({T},) or "
                         f"(..., T), got {type(positions).__name__}")
+    lead = tuple(x.shape[:-1])  # (..., T)
     try:
-        torch.broadcast_shapes(positions.shape, x.shape[:-1])
+        fits = torch.broadcast_shapes(positions.shape, lead) == lead
     except RuntimeError:
+        fits = False
+    if not fits:
         raise ValueError(f"positions of shape {tuple(positions.shape)} do not broadcast to "
-                         f"x.shape[:-1] = {tuple(x.shape[:-1])}") from None
+                         f"x.shape[:-1] = {lead}")
+    if 1 < positions.dim() < len(lead) and any(n != 1 for n in positions.shape[:-1]):
+        # (B, T) on (B, h, T): broadcasting aligns from the right, so B would meet h
+        raise ValueError(f"positions of shape {tuple(positions.shape)} on x of shape "
+                         f"{tuple(x.shape)} are ambiguous: broadcasting would align their "
+                         f"first axis with x's axis {len(lead) - positions.dim()}, not the "
+                         f"batch; give positions (T,) or as many axes as x.shape[:-1] = "
+                         f"{lead}, e.g. positions[:, None, :] for (B, 1, T)")
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    omega = inverse_frequencies(d, base).to(device=x.device, dtype=dtype)  # (d/2,)
+    omega = inverse_frequencies(d, base, dtype).to(x.device)  # (d/2,)
     angles = positions.to(device=x.device, dtype=dtype)[..., None] * omega  # (..., T, d/2)
     cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
     even, odd = x[..., 0::2], x[..., 1::2]  # (..., T, d/2) each
@@ -157,10 +176,14 @@ def alibi_bias(T: int, S: int, num_heads: int) -> torch.Tensor:
 
     Query i sits at position p_i = i + S - T (the last T of S positions, as when T
     new tokens follow S - T earlier ones; p_i = i when T = S). With a causal mask
-    this is Press et al.'s bias; no position is ever added to the tokens.
+    this is Press et al.'s bias; no position is ever added to the tokens. T <= S: more
+    queries than keys would put queries at negative positions.
     """
     _check_int(T, "T")
     _check_int(S, "S")
+    if T > S:
+        raise ValueError(f"T = {T} queries cannot be the last T of S = {S} key positions "
+                         f"(query 0 would sit at position {S - T}); give T <= S")
     slopes = alibi_slopes(num_heads)  # (h,)
     query_pos = torch.arange(T)[:, None] + (S - T)  # (T, 1)
     distance = (query_pos - torch.arange(S)[None, :]).abs()  # (T, S)
