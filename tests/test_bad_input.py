@@ -165,6 +165,15 @@ BASELINES = {
                                              above=0.0),
     A + "shapes.check_ids": lambda: _call(attnbook.shapes.check_ids, ids=_src()[0],
                                           name="ids", vocab_size=12),
+    A + "shapes.check_nonempty": lambda: _call(attnbook.shapes.check_nonempty, x=_q(),
+                                               name="keys", dim=-2),
+    A + "shapes.check_log_probs": lambda: _call(attnbook.shapes.check_log_probs,
+                                                x=torch.log_softmax(_q(), -1), name="x"),
+    A + "shapes.check_distribution": lambda: _call(attnbook.shapes.check_distribution,
+                                                   p=_weights(), name="p"),
+    A + "shapes.check_device": lambda: _call(attnbook.shapes.check_device, device="cpu",
+                                             name="device"),
+    A + "shapes.check_copy_options": None,  # takes two modules: covered by its callers
     A + "shapes.check_same_dtype": None,  # takes (tensor, name) pairs: covered by its callers
     A + "shapes.check_module_input": None,  # takes a module and a size: covered by callers
     # env, plotting, train
@@ -249,7 +258,8 @@ BASELINES = {
         attnbook.hard_attention.hard_attention, scores=_logits(), values=_q(5, 3),
         generator=torch.Generator().manual_seed(0)),
     A + "hard_attention.reinforce_loss": lambda: _call(
-        attnbook.hard_attention.reinforce_loss, log_probs=_logits()[:, 0],
+        attnbook.hard_attention.reinforce_loss,
+        log_probs=torch.log_softmax(_logits(), -1)[:, 0],
         rewards=torch.tensor([1.0, 0.0]), baseline=torch.tensor([0.5, 0.5])),
     A + "hard_attention.MovingAverageBaseline": lambda: _call(
         attnbook.hard_attention.MovingAverageBaseline, momentum=0.9),
@@ -638,6 +648,7 @@ BASELINES.update(_load_part_iv())
 ACCEPTS_NUMPY = {A + "softmax.softmax": "x", A + "softmax.log_softmax": "x",
                  A + "softmax.logsumexp": "x", A + "softmax.entropy": "p",
                  A + "shapes.check_shape": "x", A + "shapes.check_float": "x",
+                 A + "shapes.check_nonempty": "x",
                  A + "shapes.check_not_nan": "x", A + "plotting.show_heatmaps": "weights"}
 
 # Returns that look silent to the generic rules but are documented: (path, argument) -> why.
@@ -645,6 +656,8 @@ DOCUMENTED = {
     (A + "shapes.check_float", "x"): "checks the dtype only; a nan is a float",
     (A + "shapes.check_shape", "x"): "checks the shape only",
     (A + "shapes.check_tensor", "x"): "checks the type and dtype only",
+    (A + "shapes.check_nonempty", "x"): "checks the size only; a nan is an entry",
+    (A + "shapes.check_nonempty", "dim"): "any axis may be the one that must not be empty",
     (A + "shapes.check_number", "above"): "a bound to compare with: -1.0 is a fine bound",
     (A + "hard_attention.hard_attention", "values"): "a nan reaches the output only where "
                                                       "that position is chosen",
@@ -1136,7 +1149,7 @@ def test_bucketed_batches_refuses_at_once_instead_of_looping_forever():
 
 def test_a_b1_baseline_is_refused_not_broadcast_to_b_by_b():
     from attnbook.hard_attention import reinforce_loss
-    log_probs = _logits()[:, 0]
+    log_probs = torch.log_softmax(_logits(), -1)[:, 0]
     with pytest.raises(ValueError, match=r"baseline should have 1 dimensions \(B\)"):
         reinforce_loss(log_probs, torch.tensor([1.0, 0.0]), torch.tensor([[0.5], [0.5]]))
 

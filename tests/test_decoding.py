@@ -223,7 +223,8 @@ def test_searches_check_the_function_and_the_token_ids():
     with pytest.raises(ValueError, match=r"eos = 5 is not a token id.*V = 5"):
         beam_search(fn, 2, BOS, V)
     with pytest.raises(ValueError, match=r"bos = 7 is not a token id"):
-        greedy(lambda p, r: torch.zeros(len(p), V), 2, 7, EOS)  # a fn that ignores prefixes
+        # a fn that ignores prefixes: uniform log-probabilities
+        greedy(lambda p, r: torch.full((len(p), V), -math.log(V)), 2, 7, EOS)
     with pytest.raises(ValueError, match="alpha"):
         beam_search(fn, 2, BOS, EOS, alpha=math.nan)
     with pytest.raises(ValueError, match="temperature should be a finite number"):

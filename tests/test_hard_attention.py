@@ -47,7 +47,7 @@ def test_reinforce_is_unbiased_with_any_constant_baseline(baseline):
 
 
 def test_reinforce_detaches_rewards_and_baseline():
-    log_probs = torch.randn(5, requires_grad=True)
+    log_probs = (-torch.rand(5)).requires_grad_()  # log-probabilities are <= 0
     rewards = torch.randn(5, requires_grad=True)
     baseline = torch.randn(5, requires_grad=True)
     reinforce_loss(log_probs, rewards, baseline).backward()

@@ -15,7 +15,9 @@ import torch
 from torch import nn
 
 from attnbook.shapes import (
+    check_device,
     check_module_input,
+    check_nonempty,
     check_number,
     check_positive_int,
     check_same_dtype,
@@ -30,7 +32,7 @@ def causal_mask(T: int, S: int | None = None, device=None) -> torch.Tensor:
     ``T = 0`` or ``S = 0`` gives an empty mask."""
     check_positive_int(T, "T", minimum=0)
     S = T if S is None else check_positive_int(S, "S", minimum=0)
-    return torch.ones(T, S, dtype=torch.bool, device=device).tril()
+    return torch.ones(T, S, dtype=torch.bool, device=check_device(device)).tril()
 
 
 def padding_mask(valid_lens: torch.Tensor, S: int) -> torch.Tensor:
@@ -78,17 +80,22 @@ def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None,
     or (B, T) for scores (B, T, S); keys at positions >= the length are masked.
     ``mask``: boolean, broadcastable to ``scores``, True where attending is allowed.
     A row with every key masked gets all-zero weights (not ``nan``), so a padded
-    query contributes nothing and its gradient stays finite.
+    query contributes nothing and its gradient stays finite. A score of ``-inf`` counts
+    as masked too: a row the caller masked with ``-inf`` throughout gets zeros as well.
     """
     check_tensor(scores, "scores", "float")
     if scores.dim() == 0:
         raise ValueError("scores should have at least 1 dimension (the keys), got a scalar")
-    keep = _keep_mask(scores, valid_lens, mask)
-    if keep is None:
-        return torch.softmax(scores, dim=-1)
+    return _masked_softmax(scores, _keep_mask(scores, valid_lens, mask))
+
+
+def _masked_softmax(scores, keep):
+    """``masked_softmax`` once the mask ``keep`` (or None) is built and checked."""
     # A finite fill (not -inf): a fully-masked row then gives a finite softmax that we zero.
-    filled = scores.masked_fill(~keep, torch.finfo(scores.dtype).min)
-    return torch.softmax(filled, dim=-1).masked_fill(~keep, 0.0)
+    filled = scores if keep is None else scores.masked_fill(~keep, torch.finfo(scores.dtype).min)
+    dead = (filled == -torch.inf).all(-1, keepdim=True)  # -inf everywhere: no key left
+    weights = torch.softmax(filled.masked_fill(dead, 0.0), dim=-1).masked_fill(dead, 0.0)
+    return weights if keep is None else weights.masked_fill(~keep, 0.0)
 
 
 def scaled_dot_product_attention(queries: torch.Tensor, keys: torch.Tensor,
@@ -98,7 +105,9 @@ def scaled_dot_product_attention(queries: torch.Tensor, keys: torch.Tensor,
     """softmax(Q K^T / sqrt(d)) V with optional masks; returns ``(output, weights)``.
 
     queries (..., T, d), keys (..., S, d), values (..., S, d_v) ->
-    output (..., T, d_v), weights (..., T, S).
+    output (..., T, d_v), weights (..., T, S). At least one key (S >= 1): a weighted
+    average of nothing is refused. A key that no query may attend to (padding past
+    ``valid_lens``) does not reach the output, even if its value holds ``nan``.
     """
     for x, name in ((queries, "queries"), (keys, "keys"), (values, "values")):
         check_tensor(x, name, "float")
@@ -117,9 +126,16 @@ def scaled_dot_product_attention(queries: torch.Tensor, keys: torch.Tensor,
     if queries.shape[:-2] != keys.shape[:-2] or keys.shape[:-2] != values.shape[:-2]:
         raise ValueError(f"queries, keys and values should share their batch dimensions; got "
                          f"{tuple(queries.shape)}, {tuple(keys.shape)}, {tuple(values.shape)}")
+    check_nonempty(keys, "keys", dim=-2, what="positions (S = 0)",
+                   why="attention needs at least one key to put its weight on")
     d = queries.shape[-1]
     scores = queries @ keys.transpose(-2, -1) / d**0.5  # (..., T, d) @ (..., d, S) -> (..., T, S)
-    weights = masked_softmax(scores, valid_lens=valid_lens, mask=mask)  # rows sum to 1
+    keep = _keep_mask(scores, valid_lens, mask)
+    weights = _masked_softmax(scores, keep)  # (..., T, S), rows sum to 1 (0 if all masked)
+    if keep is not None:  # a key no query may see: 0 * nan would still be nan
+        seen = keep.any(-2) if keep.dim() >= 2 else keep  # (..., S): some query sees it
+        unseen = ~seen.unsqueeze(-1)  # (..., S, 1)
+        values = values.masked_fill(unseen, 0.0)
     return weights @ values, weights  # (..., T, d_v), (..., T, S)
 
 

@@ -15,8 +15,11 @@ repeated after it; lengths (B,) up to and including the first ``<eos>`` (``max_l
 none); log_probs (B,) the sequence's log-probability, the sum of its tokens' log-probs.
 
 Bad input is refused in words (the package's policy): ``log_prob_fn`` must be callable,
-``bos``/``eos`` token ids (ints >= 0, checked against the V the first call returns), and a
-search refuses a ``nan`` log-probability instead of choosing it.
+``bos``/``eos`` token ids (ints >= 0, checked against the V the first call returns), and
+each of its rows must be log-probabilities (``attnbook.shapes.check_log_probs``: entries
+<= 0 that log-sum-exp to 0), so logits, probabilities, a row with no possible token or a
+``nan`` are refused instead of being searched (``sequence_log_probs`` passes a ``nan``
+on). ``device`` is a device this machine has (``attnbook.shapes.check_device``).
 """
 
 import math
@@ -27,6 +30,8 @@ from dataclasses import dataclass
 import torch
 
 from attnbook.shapes import (
+    check_device,
+    check_log_probs,
     check_not_nan,
     check_positive_int,
     check_same_dtype,
@@ -61,12 +66,14 @@ def _check_fn(log_prob_fn) -> None:
                         f"got {type(log_prob_fn).__name__}")
 
 
-def _check_common(log_prob_fn, batch_size: int, max_len: int, **tokens: int) -> None:
+def _check_common(log_prob_fn, batch_size: int, max_len: int, device, **tokens: int):
+    """Returns the device as a torch.device (or None)."""
     _check_fn(log_prob_fn)
     check_positive_int(batch_size, "batch_size")
     check_positive_int(max_len, "max_len")
     for name, token in tokens.items():
         check_positive_int(token, name, minimum=0)  # a token id: an int >= 0
+    return check_device(device)
 
 
 def _check_in_vocab(V: int, **tokens: int) -> None:
@@ -96,8 +103,11 @@ def _next(fn: LogProbFn, prefixes: torch.Tensor, rows: torch.Tensor,
     if not out.is_floating_point():
         raise TypeError(f"log_prob_fn should return floating-point log-probabilities, "
                         f"got dtype {out.dtype}")
-    if choose:  # a search picks tokens by these numbers: a nan would be picked silently
-        check_not_nan(out, "the output of log_prob_fn")
+    # a search picks tokens by these numbers: a nan, a logit or a probability would be
+    # picked silently (and summed into a "log-probability" above 0)
+    if choose:
+        check_not_nan(out, "the output of log_prob_fn")  # says where
+    check_log_probs(out, "the output of log_prob_fn", dim=-1, allow_nan=not choose)
     return out
 
 
@@ -113,7 +123,7 @@ def _finish(tokens, log_probs, eos, max_len) -> Decoded:
 def greedy(log_prob_fn: LogProbFn, batch_size: int, bos: int, eos: int, max_len: int = 50,
            device=None) -> Decoded:
     """At each step take the most likely token, until every sequence has produced ``eos``."""
-    _check_common(log_prob_fn, batch_size, max_len, bos=bos, eos=eos)
+    device = _check_common(log_prob_fn, batch_size, max_len, device, bos=bos, eos=eos)
     return _generate(log_prob_fn, batch_size, bos, eos, max_len, device,
                      pick=lambda logp: logp.argmax(-1), skip_done=True)
 
@@ -125,7 +135,7 @@ def sample(log_prob_fn: LogProbFn, batch_size: int, bos: int, eos: int, max_len:
     """Draw each token from softmax(log p / temperature), restricted to the ``top_k`` most
     likely tokens when ``top_k`` is given. Returned log_probs are under the *model's*
     distribution (temperature 1, no top-k), so samples of any temperature compare."""
-    _check_common(log_prob_fn, batch_size, max_len, bos=bos, eos=eos)
+    device = _check_common(log_prob_fn, batch_size, max_len, device, bos=bos, eos=eos)
     if isinstance(temperature, bool) or not isinstance(temperature, int | float):
         raise TypeError(f"temperature should be a number > 0, got "
                         f"{type(temperature).__name__} {temperature!r}")
@@ -211,9 +221,10 @@ def beam_step(scores: torch.Tensor, lengths: torch.Tensor, finished: torch.Tenso
               log_probs: torch.Tensor, eos: int, alpha: float = 0.0):
     """One step of beam search for B inputs with k beams each.
 
-    scores (B, k) log-probabilities so far, lengths (B, k) tokens generated so far,
-    finished (B, k) beams that have produced ``eos``, log_probs (B, k, V) of the next
-    token. A finished beam is carried over unchanged (as itself + ``eos``, log-prob 0).
+    scores (B, k) log-probabilities so far (<= 0), lengths (B, k) tokens generated so
+    far, finished (B, k) beams that have produced ``eos``, log_probs (B, k, V) of the
+    next token (each unfinished beam's row log-sum-exps to 0). A finished beam is
+    carried over unchanged (as itself + ``eos``, log-prob 0).
     Candidates are ranked by ``length_normalised(score, length, alpha)``.
     Returns (scores, lengths, finished, parent beam, word), each (B, k).
     """
@@ -233,7 +244,9 @@ def beam_step(scores: torch.Tensor, lengths: torch.Tensor, finished: torch.Tenso
         raise ValueError(f"lengths should be >= 0 (tokens generated so far), "
                          f"got {int(lengths.min())}")
     check_not_nan(scores, "scores")  # beams are ranked: a nan would be ranked silently
-    check_not_nan(log_probs, "log_probs")
+    check_log_probs(scores, "scores", dim=None)  # sums of log-probabilities: <= 0
+    # the live beams' rows are distributions over the next token (finished ones are unused)
+    check_log_probs(log_probs[~finished], "log_probs (of the unfinished beams)", dim=-1)
     return _beam_step(scores, lengths, finished, log_probs, eos, alpha)
 
 
@@ -258,7 +271,7 @@ def beam_search(log_prob_fn: LogProbFn, batch_size: int, bos: int, eos: int,
     """Keep the ``beam_width`` best prefixes of each input; return the best finished one,
     ranked by log-probability / length ** ``alpha`` (``alpha`` = 0: pure log-probability;
     width 1 is greedy search)."""
-    _check_common(log_prob_fn, batch_size, max_len, bos=bos, eos=eos)
+    device = _check_common(log_prob_fn, batch_size, max_len, device, bos=bos, eos=eos)
     check_positive_int(beam_width, "beam_width")
     _check_alpha(alpha)
     B, k = batch_size, beam_width
@@ -289,8 +302,9 @@ def beam_search(log_prob_fn: LogProbFn, batch_size: int, bos: int, eos: int,
 @torch.no_grad()
 def sequence_log_probs(log_prob_fn: LogProbFn, tokens: torch.Tensor, lengths: torch.Tensor,
                        bos: int) -> torch.Tensor:
-    """Log-probability of given sequences, tokens (B, T) (no ``<bos>``), each counted over
-    its first ``lengths[b]`` tokens (0 .. T) -> (B,). Teacher forcing, one step at a time."""
+    """Log-probability of given sequences, tokens (B, T) (no ``<bos>``: it is prepended
+    here, and a row that starts with it is refused), each counted over its first
+    ``lengths[b]`` tokens (0 .. T) -> (B,). Teacher forcing, one step at a time."""
     _check_fn(log_prob_fn)
     check_tensor(tokens, "tokens", "int")
     dims = check_shape(tokens, ("B", "T"), "tokens")
@@ -303,6 +317,10 @@ def sequence_log_probs(log_prob_fn: LogProbFn, tokens: torch.Tensor, lengths: to
     if B and (int(lengths.min()) < 0 or int(lengths.max()) > T):
         raise ValueError(f"lengths should lie in 0 .. T = {T} (the width of tokens), got min "
                          f"{int(lengths.min())}, max {int(lengths.max())}")
+    if T and bool(((tokens[:, 0] == bos) & (lengths > 0)).any()):
+        row = int(((tokens[:, 0] == bos) & (lengths > 0)).nonzero()[0])
+        raise ValueError(f"tokens[{row}] starts with <bos> (id {bos}); give the tokens "
+                         f"without it (tokens[:, 1:]): <bos> is prepended here")
     rows = torch.arange(B, device=tokens.device)
     prefixes = torch.cat([torch.full((B, 1), bos, dtype=torch.long, device=tokens.device),
                           tokens], dim=1)

@@ -6,6 +6,8 @@ import random
 import numpy as np
 import torch
 
+from attnbook.shapes import check_device
+
 
 def set_seed(seed: int = 0) -> None:
     """Seed Python, NumPy and PyTorch (CPU and every GPU) so a notebook repeats itself.
@@ -32,21 +34,17 @@ def get_device(prefer: str | None = None) -> torch.device:
     """The best device present: CUDA, then Apple's MPS, then the CPU.
 
     ``prefer="cpu"`` (or the environment variable ``ATTNBOOK_DEVICE=cpu``) forces a
-    device, e.g. to compare a GPU run with a CPU one.
+    device, e.g. to compare a GPU run with a CPU one. A device this machine lacks
+    (``"cuda"`` without a GPU, ``"mps"`` off a Mac) or an int (write ``"cuda:0"``) is
+    refused in words: ``attnbook.shapes.check_device``.
     """
-    prefer = prefer or os.environ.get("ATTNBOOK_DEVICE")
+    if prefer is None:
+        prefer = os.environ.get("ATTNBOOK_DEVICE") or None
+        name = "ATTNBOOK_DEVICE"
+    else:
+        name = "prefer"
     if prefer is not None:
-        if not isinstance(prefer, str | torch.device):
-            raise TypeError(f"prefer should be a device name such as 'cpu' or 'cuda', "
-                            f"got {type(prefer).__name__}")
-        try:
-            device = torch.device(prefer)
-        except RuntimeError:
-            raise ValueError(f"prefer should be a device name such as 'cpu', 'cuda' or "
-                             f"'mps', got {prefer!r}") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device 'cuda' was asked for, but torch sees no CUDA GPU")
-        return device
+        return check_device(prefer, name)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():

@@ -9,7 +9,9 @@ Shapes (``book/notation.md``): B batch, T positions, d features, C classes.
   ``forward(tokens, weights=None)``: pass ``weights`` (B, T) to impose an attention
   distribution instead of the model's own.
 - ``js_distance``: the Jensen--Shannon distance (base 2, in [0, 1]) between two
-  distributions; ``tv_distance``: the total variation distance (half the L1 norm).
+  distributions; ``tv_distance``: the total variation distance (half the L1 norm). Both
+  refuse what is not a distribution along the last axis (counts, scores, negative
+  entries): ``attnbook.shapes.check_distribution``.
 - ``adversarial_attention``: gradient descent for weights far from the model's own
   (large JS distance) whose output stays within ``eps`` of the model's (TVD).
 """
@@ -20,7 +22,9 @@ import torch
 from torch import nn
 
 from attnbook.shapes import (
+    check_distribution,
     check_module_input,
+    check_nonempty,
     check_not_nan,
     check_positive_int,
     check_same_dtype,
@@ -31,17 +35,15 @@ from attnbook.transformer import check_tokens
 
 
 def _check_distributions(p, q) -> None:
+    """p, q (..., S): distributions over the last axis (``check_distribution``), one shape."""
     for x, name in ((p, "p"), (q, "q")):
         check_tensor(x, name, "float")
         check_not_nan(x, name)
-        if x.dim() == 0:
-            raise ValueError(f"{name} should have at least 1 dimension (a distribution), "
-                             f"got a scalar")
-        if x.numel() and (x < 0).any():
-            raise ValueError(f"{name} should hold probabilities (>= 0), got a negative entry")
     if p.shape != q.shape:
         raise ValueError(f"p and q should have the same shape, got {tuple(p.shape)} and "
                          f"{tuple(q.shape)}")
+    for x, name in ((p, "p"), (q, "q")):
+        check_distribution(x, name)
 
 
 def _kl2(p, m):
@@ -99,12 +101,17 @@ class AttentionClassifier(nn.Module):
         return self.out((weights[..., None] * x).sum(1))  # (B, T, d) -> (B, d) -> (B, C)
 
     def forward(self, tokens: torch.Tensor, weights: torch.Tensor | None = None):
-        """tokens (B, T), weights (B, T) or None (the model's own) -> logits, weights."""
+        """tokens (B, T), T >= 1, weights (B, T) or None (the model's own) -> logits,
+        weights. Imposed ``weights`` are a distribution over the T positions of each row
+        (>= 0, summing to 1)."""
         x = self.features(tokens)
         B, T, _ = x.shape
+        check_nonempty(tokens, "tokens", dim=1, what="positions (T = 0)",
+                       why="the classifier averages over at least one token")
         if weights is not None:
             check_tensor(weights, "weights", "float")
             check_shape(weights, (B, T), "weights")
+            check_distribution(weights.detach(), "weights")
         elif self.uniform:
             weights = torch.full((B, T), 1 / T)
         else:

@@ -20,7 +20,13 @@ logits, centres or rewards raises ``ValueError`` instead of being hidden by the 
 import torch
 
 from attnbook.attention import masked_softmax
-from attnbook.shapes import check_not_nan, check_positive_int, check_shape, check_tensor
+from attnbook.shapes import (
+    check_log_probs,
+    check_not_nan,
+    check_positive_int,
+    check_shape,
+    check_tensor,
+)
 
 
 def _check_choosable(scores, name: str) -> None:
@@ -71,9 +77,10 @@ def reinforce_loss(log_probs: torch.Tensor, rewards: torch.Tensor,
                    baseline: torch.Tensor | float = 0.0) -> torch.Tensor:
     """The REINFORCE surrogate loss ``-mean((r - b) * log p(a))`` (a scalar to minimise).
 
-    log_probs (B,) log-probability of each sampled action, with gradient; rewards (B,)
-    and baseline (scalar or (B,)) are treated as constants (detached): the gradient
-    of this loss is minus the score-function estimate of the gradient of E[r].
+    log_probs (B,) log-probability of each sampled action (<= 0: a probability is
+    refused), with gradient; rewards (B,) and baseline (scalar or (B,)) are treated as
+    constants (detached): the gradient of this loss is minus the score-function
+    estimate of the gradient of E[r].
     """
     check_tensor(log_probs, "log_probs", "float")
     check_tensor(rewards, "rewards", "float")
@@ -93,6 +100,7 @@ def reinforce_loss(log_probs: torch.Tensor, rewards: torch.Tensor,
     if not log_probs.requires_grad:
         raise ValueError("log_probs carries no gradient: pass the log-probability of the "
                          "sampled action as computed from the policy's parameters")
+    check_log_probs(log_probs.detach(), "log_probs", dim=None, allow_nan=True)
     advantage = (rewards - baseline).detach()                          # (B,), a constant
     return -(advantage * log_probs).mean()
 

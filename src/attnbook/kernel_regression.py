@@ -16,13 +16,17 @@ shape with S replaced by T.
 A query with no training point inside a compact kernel's window (boxcar or
 Epanechnikov with a small h) would give 0 / 0. Here it gets weight 1 on its nearest
 training point (shared equally on a tie): the estimate at the smallest bandwidth
-whose window is not empty. No ``nan`` ever comes out of finite inputs.
+whose window is not empty. The same holds for the Gaussian where h is so small that
+h**2 underflows to 0 (every key at distance > 0 is then infinitely far), and a query
+on a training point stays at distance 0 for any h. No ``nan`` ever comes out of
+finite inputs.
 
 Arguments are ``torch.Tensor``s of one floating-point dtype (NumPy arrays and lists are
-refused with a ``TypeError`` naming the argument). A ``nan`` in the queries, keys or
-squared distances raises ``ValueError`` (a compact kernel's window would silently drop
-it); so do negative squared distances and an empty set of keys (no training point to
-average). A ``nan`` in the values is passed on to the predictions it touches.
+refused with a ``TypeError`` naming the argument). A ``nan`` or ``inf`` in the queries
+or keys, and a ``nan`` in the squared distances, raises ``ValueError`` (a compact
+kernel's window would silently drop it); so do negative squared distances and an empty
+set of keys (no training point to average). A ``nan`` in the values is passed on to
+the predictions it touches.
 """
 
 import torch
@@ -87,8 +91,11 @@ def _as_vectors(queries, keys, values, names=("queries", "keys", "values")):
     for x, name in zip((queries, keys, values), names, strict=True):
         check_tensor(x, name, "float")
     check_same_dtype(*zip((queries, keys, values), names, strict=True))
-    check_not_nan(queries, names[0])
-    check_not_nan(keys, names[1])
+    for x, name in ((queries, names[0]), (keys, names[1])):
+        if not torch.isfinite(x).all():
+            check_not_nan(x, name)  # says where the nan is
+            raise ValueError(f"{name} contains inf: a point at infinity has no distance "
+                             f"to the others")
     if queries.dim() == 1 and keys.dim() == 1:
         queries, keys = queries[:, None], keys[:, None]
     if queries.dim() < 2 or queries.dim() != keys.dim():
@@ -123,6 +130,13 @@ def _check_bandwidth(bandwidth) -> torch.Tensor | float:
     return float(bandwidth)
 
 
+def _nearest(d2, allowed):
+    """Weight 1 on each row's nearest allowed key, shared equally on a tie."""
+    closest = d2.masked_fill(~allowed, torch.inf).amin(-1, keepdim=True)
+    nearest = ((d2 == closest) & allowed).to(d2.dtype)
+    return nearest / nearest.sum(-1, keepdim=True).clamp(min=1)
+
+
 def kernel_weights(d2: torch.Tensor, bandwidth, kernel: str = "gaussian",
                    mask: torch.Tensor | None = None) -> torch.Tensor:
     """Attention weights (..., T, S) from squared distances (..., T, S); rows sum to 1.
@@ -146,10 +160,16 @@ def kernel_weights(d2: torch.Tensor, bandwidth, kernel: str = "gaussian",
             raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to d2 of "
                              f"shape {tuple(d2.shape)}") from None
     h = _check_bandwidth(bandwidth)
-    if kernel == "gaussian":  # a softmax of -d^2 / (2 h^2): stable even for a tiny h
-        return masked_softmax(-d2 / (2 * h**2), mask=mask)
-    raw = kernel_values(d2 / h**2, kernel)  # (..., T, S)
     allowed = torch.ones_like(d2, dtype=torch.bool) if mask is None else mask.expand_as(d2)
+    zero = torch.zeros((), dtype=d2.dtype, device=d2.device)
+    if kernel == "gaussian":  # a softmax of -d^2 / (2 h^2): stable even for a tiny h
+        # d2 = 0 stays 0 when h**2 underflows to 0 (else 0 / 0); d2 > 0 becomes -inf
+        logits = torch.where(d2 == 0, zero, -d2 / (2 * h**2))
+        weights = masked_softmax(logits, mask=mask)
+        far = (logits == -torch.inf) | ~allowed  # out of reach of this bandwidth
+        empty = far.all(-1, keepdim=True) & allowed.any(-1, keepdim=True)
+        return torch.where(empty, _nearest(d2, allowed), weights)
+    raw = kernel_values(torch.where(d2 == 0, zero, d2 / h**2), kernel)  # (..., T, S)
     raw = raw * allowed
     empty = raw.sum(-1, keepdim=True) == 0  # no key inside the window: fall back to the nearest
     closest = d2.masked_fill(~allowed, torch.inf).amin(-1, keepdim=True)

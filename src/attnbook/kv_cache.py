@@ -92,10 +92,16 @@ def lm_forward_cached(model: TransformerLM, tokens: torch.Tensor, cache: KVCache
     if len(cache.keys) != len(model.blocks.layers):
         raise ValueError(f"cache has {len(cache.keys)} layers, the model "
                          f"{len(model.blocks.layers)}: build it with KVCache(num_layers)")
-    start = cache.length
-    check_tokens(tokens, model.cfg.vocab_size, model.cfg.max_len - start)
+    start, max_len = cache.length, model.cfg.max_len
+    check_tokens(tokens, model.cfg.vocab_size, max_len)
     if tokens.shape[1] == 0:
         raise ValueError("tokens should hold at least one new token, got shape (B, 0)")
+    if start + tokens.shape[1] > max_len:
+        room = (f"only {max_len - start} more fit" if start < max_len
+                else "the cache is full")
+        raise ValueError(f"the cache holds {start} positions and tokens adds "
+                         f"{tokens.shape[1]}: {start + tokens.shape[1]} in all, but the "
+                         f"model's positional table has max_len = {max_len} ({room})")
     if cache.keys[0] is not None and cache.keys[0].shape[0] != tokens.shape[0]:
         raise ValueError(f"tokens has B = {tokens.shape[0]} rows, the cache "
                          f"{cache.keys[0].shape[0]}")

@@ -19,7 +19,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnbook.attention import masked_softmax
-from attnbook.shapes import check_module_input, check_positive_int, check_shape, check_tensor
+from attnbook.shapes import (
+    check_copy_options,
+    check_module_input,
+    check_nonempty,
+    check_number,
+    check_positive_int,
+    check_shape,
+    check_tensor,
+)
 
 
 def _check_heads(d: int, num_heads: int, what: str = "d") -> None:
@@ -108,11 +116,13 @@ class MultiHeadAttention(nn.Module):
                  dropout: float = 0.0):
         super().__init__()
         _check_heads(d_model, num_heads, "d_model")
-        num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
-        if (not isinstance(num_kv_heads, int) or isinstance(num_kv_heads, bool)
-                or num_kv_heads < 1 or num_heads % num_kv_heads):
+        d_model, num_heads = int(d_model), int(num_heads)  # a NumPy int as a plain int
+        num_kv_heads = num_heads if num_kv_heads is None else check_positive_int(
+            num_kv_heads, "num_kv_heads")
+        if num_heads % num_kv_heads:
             raise ValueError(f"num_kv_heads = {num_kv_heads!r} should be a positive int that "
                              f"divides num_heads = {num_heads}")
+        dropout = check_number(dropout, "dropout")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout should lie in [0, 1), got {dropout}")
         self.d_model, self.num_heads, self.num_kv_heads = d_model, num_heads, num_kv_heads
@@ -142,6 +152,8 @@ class MultiHeadAttention(nn.Module):
         dims = check_shape(queries, ("B", "T", None), "queries")
         dims = check_shape(keys, ("B", "S", None), "keys", dims)
         check_shape(values, ("B", "S", None), "values", dims)
+        check_nonempty(keys, "keys", dim=1, what="positions (S = 0)",
+                       why="attention needs at least one key to put its weight on")
 
     def forward(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
                 mask: torch.Tensor | None = None, need_weights: bool = False
@@ -181,7 +193,9 @@ def copy_from_torch(ours: MultiHeadAttention, theirs: nn.MultiheadAttention
     (rows: queries, then keys, then values) when keys and values have size d, and in
     ``q_proj_weight``, ``k_proj_weight``, ``v_proj_weight`` when ``kdim``/``vdim``
     differ; the biases are always ``in_proj_bias`` (3d,). ``out_proj`` is ``W_o``.
-    Returns ``ours``.
+    Returns ``ours``. Options that are not weights must already agree: sizes, bias,
+    ``dropout`` and ``batch_first=True`` (ours takes (B, T, d)); a difference is refused
+    (``attnbook.shapes.check_copy_options``) rather than copied into a different function.
     """
     if not isinstance(ours, MultiHeadAttention):
         raise TypeError(f"ours should be a MultiHeadAttention, got {type(ours).__name__}")
@@ -196,6 +210,8 @@ def copy_from_torch(ours: MultiHeadAttention, theirs: nn.MultiheadAttention
     if mine != other:
         raise ValueError(f"modules differ: ours has (d_model, num_heads, num_kv_heads, kdim, "
                          f"vdim, bias) = {mine}, theirs {other}")
+    check_copy_options(ours, theirs, {"dropout": (ours.dropout, float(theirs.dropout)),
+                                      "batch_first": (True, theirs.batch_first)})
     d = theirs.embed_dim
     with torch.no_grad():
         if theirs.in_proj_weight is not None:  # one stacked matrix: rows [0:d] W_q, ...
@@ -222,8 +238,6 @@ def num_parameters(module: nn.Module) -> int:
 
 def kv_cache_numbers(num_layers: int, num_kv_heads: int, d_head: int) -> int:
     """Numbers a decoder keeps per token of context: a key and a value per kv head and layer."""
-    for name, n in (("num_layers", num_layers), ("num_kv_heads", num_kv_heads),
-                    ("d_head", d_head)):
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"{name} should be a positive int, got {n!r}")
-    return 2 * num_layers * num_kv_heads * d_head
+    n = [check_positive_int(value, name) for value, name in (
+        (num_layers, "num_layers"), (num_kv_heads, "num_kv_heads"), (d_head, "d_head"))]
+    return 2 * n[0] * n[1] * n[2]

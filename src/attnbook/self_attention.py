@@ -18,7 +18,13 @@ from torch import nn
 
 from attnbook.attention import causal_mask, scaled_dot_product_attention
 from attnbook.positional import LearnedPositionalEmbedding, apply_rope, sinusoidal_encoding
-from attnbook.shapes import check_ids, check_module_input, check_positive_int, check_tensor
+from attnbook.shapes import (
+    check_ids,
+    check_module_input,
+    check_nonempty,
+    check_positive_int,
+    check_tensor,
+)
 
 
 def _check_size(value, name: str) -> None:
@@ -56,6 +62,10 @@ class SelfAttention(nn.Module):
             raise ValueError(f"x should have shape (B, T, d_model) = (B, T, {self.d_model}), "
                              f"got shape {tuple(x.shape)}")
         check_module_input(x, "x", self, self.d_model, "d_model")
+        check_nonempty(x, "x", dim=1, what="positions (T = 0)",
+                       why="self-attention needs at least one token to attend to")
+        if mask is not None:
+            check_tensor(mask, "mask", "bool")  # True = may attend; before combining it
         q, k, v = self.W_q(x), self.W_k(x), self.W_v(x)  # (B, T, d_k), (B, T, d_k), (B, T, d_v)
         if self.rope:
             q, k = apply_rope(q), apply_rope(k)  # rotate by positions 0 .. T-1
@@ -125,6 +135,8 @@ class OrderClassifier(nn.Module):
             raise ValueError(f"tokens should be integer ids of shape (B, T), got "
                              f"{tokens.dtype} of shape {tuple(tokens.shape)}")
         check_ids(tokens, "tokens", self.config.num_tokens)
+        check_nonempty(tokens, "tokens", dim=1, what="positions (T = 0)",
+                       why="the classifier averages over at least one token")
         x = self.embed(tokens)  # (B, T) -> (B, T, d)
         if self.config.encoding == "sinusoidal":
             if tokens.shape[1] > self.pe.shape[0]:

@@ -7,6 +7,7 @@ Every function takes ``torch.Tensor`` arguments (a NumPy array is refused with a
 import torch
 
 from attnbook.shapes import (
+    check_nonempty,
     check_not_nan,
     check_positive_int,
     check_same_dtype,
@@ -30,13 +31,20 @@ def _check_eps(eps) -> None:
         raise ValueError(f"eps should be a small positive number, got {eps!r}")
 
 
+def _check_features(x, name: str) -> None:
+    check_nonempty(x, name, dim=-1, what="features (d = 0)",
+                   why="a vector without entries has no direction, so no cosine")
+
+
 def cosine_similarity(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Cosine of the angle between ``a`` and ``b`` along the last axis: (..., d), (..., d) -> (...).
 
     ``eps`` keeps a zero vector from dividing by zero (its similarity is then 0).
+    Vectors with no entries (d = 0) have no angle: refused.
     """
     _check_vectors(a, b)
     _check_eps(eps)
+    _check_features(a, "a")
     if a.shape[-1] != b.shape[-1]:
         raise ValueError(f"a and b should have the same last dimension d, got shapes "
                          f"{tuple(a.shape)} and {tuple(b.shape)}")
@@ -61,6 +69,7 @@ def pairwise_cosine(queries: torch.Tensor, keys: torch.Tensor, eps: float = 1e-8
     """Cosine similarity of every query with every key: (..., T, d), (..., S, d) -> (..., T, S)."""
     _check_vectors(queries, keys, ("queries", "keys"), min_dim=2)
     _check_eps(eps)
+    _check_features(queries, "queries")
     q = queries / queries.norm(dim=-1, keepdim=True).clamp_min(eps)
     k = keys / keys.norm(dim=-1, keepdim=True).clamp_min(eps)
     return score_matrix(q, k)
@@ -71,13 +80,18 @@ def nearest_neighbours(query: torch.Tensor, table: torch.Tensor, k: int = 1,
     """Indices of the ``k`` rows of ``table`` (n, d) most cosine-similar to ``query`` (d,).
 
     ``exclude`` drops one row (e.g. the query's own word) from the candidates. A ``nan``
-    in ``query`` or ``table`` raises ``ValueError``: it would make the ranking arbitrary.
+    in ``query`` or ``table``, or a zero ``query`` (no direction: every cosine is 0),
+    raises ``ValueError``: it would make the ranking arbitrary.
     """
     _check_vectors(query, table, ("query", "table"))
     dims = check_shape(table, ("n", "d"), "table")
     check_shape(query, ("d",), "query", dims)
     check_not_nan(query, "query")
     check_not_nan(table, "table")
+    _check_features(query, "query")
+    if not query.any():
+        raise ValueError("query is the zero vector: it has no direction, so its cosine "
+                         "with every row is 0 and any ranking would be arbitrary")
     check_positive_int(k, "k")
     if exclude is not None:
         check_positive_int(exclude, "exclude", minimum=0)

@@ -4,6 +4,7 @@ The chapter writes the step (forward, loss, backward, update) where the reader
 sees it; ``train_steps`` only repeats it, shows progress and records the metrics.
 """
 
+import math
 from collections.abc import Callable
 
 import matplotlib.pyplot as plt
@@ -20,7 +21,9 @@ def train_steps(step: Callable[[int], dict[str, float]], num_steps: int,
     """Call ``step(i)`` for ``i`` in ``range(num_steps)``; it returns its metrics as floats.
 
     Returns the history: a list per metric, one entry every ``log_every`` steps
-    (plus ``"step"``, the step numbers).
+    (plus ``"step"``, the step numbers). Every list lines up with ``"step"``: a metric
+    that ``step`` returns only on some logged steps (an evaluation every so often) is
+    ``nan`` on the others, which plots as a gap.
     """
     if not callable(step):
         raise TypeError(f"step should be a function step(i) -> dict of metrics, "
@@ -34,9 +37,16 @@ def train_steps(step: Callable[[int], dict[str, float]], num_steps: int,
         if not isinstance(metrics, dict):
             raise TypeError(f"step() should return a dict of metrics, got {type(metrics).__name__}")
         if i % log_every == 0 or i == num_steps - 1:
+            if "step" in metrics:
+                raise ValueError("step() should not return a metric named 'step': the "
+                                 "history keeps the step numbers under that name")
+            logged = len(history["step"])
             history["step"].append(i)
-            for key, value in metrics.items():
-                history.setdefault(key, []).append(float(value))
+            for key, value in metrics.items():  # a new metric: nan on the earlier steps
+                history.setdefault(key, [math.nan] * logged).append(float(value))
+            for values in history.values():  # a missing one: nan on this step
+                if len(values) == logged:
+                    values.append(math.nan)
             bar.set_postfix({k: f"{float(v):.3g}" for k, v in metrics.items()}, refresh=False)
     return history
 

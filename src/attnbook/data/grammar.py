@@ -153,7 +153,8 @@ def sentences(pairs: Sequence[Pair], side: str = "target") -> list[tuple[str, ..
 def make_monolingual(n_train: int = 20000, n_val: int = 500, n_test: int = 1000,
                      side: str = "target", max_len: int = 30, seed: int = 0):
     """Train, validation and test sentences of one side of ``make_corpus(...)``, with the
-    same split (held-out sentences never occur in train). Returns three lists of tuples."""
+    same split (held-out sentences never occur in train). Returns three lists of tuples;
+    the training list is never empty (``n_train`` >= 1)."""
     corpus = make_corpus(n_train=n_train, n_val=n_val, n_test=n_test, max_len=max_len,
                          seed=seed)
     return (sentences(corpus.train, side), sentences(corpus.val, side),

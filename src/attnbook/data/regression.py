@@ -17,9 +17,13 @@ def true_function(x: torch.Tensor) -> torch.Tensor:
 
     It is the example of the attention-pooling section of *Dive into Deep Learning*.
 
-    Defined for x >= 0; the generator draws x in [0, 5].
+    Defined for x >= 0 (x^0.8 of a negative number is not real): a negative x is
+    refused. The generator draws x in [0, 5].
     """
     check_tensor(x, "x", "float")
+    if (x < 0).any():
+        raise ValueError(f"x should be >= 0 (f(x) = 2 sin(x) + x^0.8 is not real below 0), "
+                         f"got a smallest x of {float(x[x < 0].min()):.4g}")
     return 2 * torch.sin(x) + x.clamp(min=0) ** 0.8
 
 

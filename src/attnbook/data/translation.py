@@ -143,9 +143,10 @@ def make_corpus(n_train: int = 20000, n_val: int = 500, n_test: int = 1000,
     """Generate the three splits from one seed; val/test sentences seen in train are redrawn.
 
     Raises ``ValueError`` when the grammar runs out of new sentences of these lengths
-    (instead of searching forever)."""
-    for value, name in ((n_train, "n_train"), (n_val, "n_val"), (n_test, "n_test"),
-                        (seed, "seed")):
+    (instead of searching forever). ``n_train`` >= 1: a training set of no sentences
+    would train nothing; the held-out splits may be empty."""
+    check_positive_int(n_train, "n_train")
+    for value, name in ((n_val, "n_val"), (n_test, "n_test"), (seed, "seed")):
         check_positive_int(value, name, minimum=0)
     train = generate_corpus(n_train, min_len, max_len, seed)
     seen = {p.src for p in train}
@@ -266,13 +267,22 @@ def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
 
 
 def make_batch(pairs: Sequence[Pair], src_vocab: Vocab, tgt_vocab: Vocab) -> Batch:
-    """Encode and pad ``pairs`` into one ``Batch`` (padding with ``<pad>``, lengths kept)."""
+    """Encode and pad ``pairs`` into one ``Batch`` (padding with ``<pad>``, lengths kept).
+
+    A vocabulary that knows none of its side's words (every one would be ``<unk>``: the
+    two vocabularies swapped?) is refused."""
     _check_pairs(pairs)
     for vocab, name in ((src_vocab, "src_vocab"), (tgt_vocab, "tgt_vocab")):
         if not isinstance(vocab, Vocab):
             raise TypeError(f"{name} should be a Vocab, got {type(vocab).__name__}")
     src = [src_vocab.encode(p.src) for p in pairs]
     tgt = [tgt_vocab.encode(p.tgt) for p in pairs]
+    for rows, vocab, name, side in ((src, src_vocab, "src_vocab", "source"),
+                                    (tgt, tgt_vocab, "tgt_vocab", "target")):
+        if not any(i != vocab.unk for row in rows for i in row):
+            raise ValueError(f"{name} knows none of the {side} words of pairs (every one "
+                             f"would be <unk>): are src_vocab and tgt_vocab swapped? "
+                             f"make_batch(pairs, source_vocab(), target_vocab())")
     return Batch(
         src=_pad(src, src_vocab.pad),
         src_len=torch.tensor([len(s) for s in src]),
