@@ -107,6 +107,8 @@ browser: $(STAMP)
 
 # JupyterLab on localhost:LAB_PORT with a fresh token; as root (containers, cloud notebooks)
 # with --allow-root. In a container, make lab LAB_ARGS=--ip=0.0.0.0 and publish the port.
+# The book's settings (.jupyter/lab/settings/overrides.json) turn off the "Jupyter news?"
+# pop-up, which would cover the first exercise's hint; news_url=None fetches none.
 LAB_PORT ?= 8888
 LAB_ARGS ?=
 lab: $(STAMP)
@@ -114,7 +116,8 @@ lab: $(STAMP)
 	echo "JupyterLab on $(NOTEBOOKS)/: open http://localhost:$(LAB_PORT)/lab?token=$$JUPYTER_TOKEN"; \
 	echo "(Ctrl-C twice to stop it)"; \
 	exec $(BIN)/jupyter lab --no-browser --port=$(LAB_PORT) --ServerApp.port_retries=0 \
-	  --ServerApp.root_dir=$(NOTEBOOKS) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+	  --ServerApp.root_dir=$(NOTEBOOKS) $(if $(filter 0,$(shell id -u)),--allow-root) \
+	  --LabApp.app_settings_dir=$(CURDIR)/.jupyter/lab/settings --LabApp.news_url=None $(LAB_ARGS)
 
 clean:
 	rm -rf _build .jupyter_cache
