@@ -3,7 +3,9 @@
 Each test runs real notebooks in a fresh kernel (a few seconds each). The broken notebooks
 are written here, with chapter 1's checkers: a wrong answer, a syntax error, code that
 raises outside the checker, an infinite loop, a kernel that exits, deleted cells, and
-files that are not notebooks.
+files that are not notebooks. The tricks that fooled the grader when it read the
+notebook's printout are in tests/test_grade_tricks.py; hostile notebooks in
+tests/test_grade_sandbox.py; the gradebook in tests/test_grade_gradebook.py.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import pytest
 
 from attnbook.grade import (
     ERROR,
+    INVALID,
     MISSING,
     NOT_ATTEMPTED,
     PASSED,
     TIMED_OUT,
     WRONG,
     format_table,
+    grade,
     grade_notebook,
 )
 
@@ -70,6 +74,12 @@ def _verdicts(rows) -> dict[str, tuple[str, str]]:
     return {r.exercise: (r.status, r.detail) for r in rows}
 
 
+def _settings(**kwargs):
+    from attnbook.grade import Settings
+
+    return Settings(**kwargs)
+
+
 def _grade_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "attnbook.grade", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=600)
@@ -78,16 +88,18 @@ def _grade_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 def test_solutions_notebook_passes_every_exercise_and_exits_0():
     result = _grade_cli("--json", str(SOLUTIONS_1.relative_to(ROOT)))
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = json.loads(result.stdout)
+    rows = json.loads(result.stdout)["rows"]
     assert [r["exercise"] for r in rows] == EXERCISES_1
     assert {r["status"] for r in rows} == {PASSED}, rows
     assert all(r["notebook"].endswith(SOLUTIONS_1.name) for r in rows)
+    assert {r["ran_clean"] for r in rows} == {"yes"}
 
 
-def test_chapter_notebook_is_not_attempted_everywhere():
-    rows = grade_notebook(CHAPTER_1, timeout=300)
-    assert [r.exercise for r in rows] == EXERCISES_1
-    assert {r.status for r in rows} == {NOT_ATTEMPTED}, format_table(rows)
+def test_chapter_notebook_is_not_attempted_everywhere_and_runs_clean():
+    graded = grade(CHAPTER_1)
+    assert [r.exercise for r in graded.rows] == EXERCISES_1
+    assert {r.status for r in graded.rows} == {NOT_ATTEMPTED}, format_table(graded.rows)
+    assert graded.ran_clean, graded.problems
 
 
 def test_wrong_answer_syntax_error_and_code_raising_outside_the_checker(tmp_path):
@@ -100,8 +112,11 @@ def test_wrong_answer_syntax_error_and_code_raising_outside_the_checker(tmp_path
         "check_bilinear_scores(my_scores)",
         # the learner's code raises before the checker is called
         "def my_top(Q, K, k):\n    return (Q @ K.mT).topk(k).indices\n\n\n"
-        "sizes = {}\nsizes['d'] += 1\ncheck_top_k_keys(my_top)")
-    verdicts = _verdicts(grade_notebook(nb, timeout=120))
+        "sizes = {}\nsizes['d'] += 1\ncheck_top_k_keys(my_top)",
+        # outside the exercises: a name not defined
+        "print(undefined_name)")
+    graded = grade(nb, _settings(timeout=120))
+    verdicts = _verdicts(graded.rows)
     assert list(verdicts) == EXERCISES_1
     assert verdicts["safe_cosine"][0] == ERROR
     assert verdicts["safe_cosine"][1].startswith("SyntaxError"), verdicts
@@ -110,32 +125,55 @@ def test_wrong_answer_syntax_error_and_code_raising_outside_the_checker(tmp_path
     assert "used W transposed" in hint, hint   # the checker's hint
     assert not hint.startswith("✗")
     assert verdicts["top_k_keys"] == (ERROR, "KeyError: 'd'")
+    # Only the cell outside the exercises makes the notebook not run clean.
+    assert not graded.ran_clean
+    assert graded.problems == ["code cell 5 (`print(undefined_name)`): NameError: name "
+                               "'undefined_name' is not defined"], graded.problems
 
 
-def test_infinite_loop_is_timed_out_and_later_exercises_not_reached(tmp_path):
-    # The loop comes first, so that the verdicts do not depend on how fast the machine
-    # imports torch within the limit (a busy machine takes seconds).
+def test_a_looping_cell_is_stopped_and_the_later_exercises_still_graded(tmp_path):
+    """One loop costs its own cell (the cell limit), not the rest of the notebook."""
     nb = _write(tmp_path / "01_bob.ipynb",
                 "while True:  # the learner's loop never ends\n    pass\n\n"
                 "check_bilinear_scores(my_scores)",
                 IMPORTS, RIGHT["safe_cosine"], RIGHT["top_k_keys"])
-    rows = grade_notebook(nb, timeout=5)
-    verdicts = _verdicts(rows)
-    assert verdicts["bilinear_scores"] == (TIMED_OUT, "stopped after the time limit of 5 s")
-    for name in ("safe_cosine", "top_k_keys"):
-        assert verdicts[name] == (TIMED_OUT, "not reached: the notebook stopped after the "
-                                             "time limit of 5 s"), verdicts
-    table = format_table(rows)
-    assert "bilinear_scores" in table and "3 timed out" in table, table
-
-
-def test_kernel_that_dies_gets_an_error_row(tmp_path):
-    nb = _write(tmp_path / "01_carol.ipynb", IMPORTS, RIGHT["safe_cosine"],
-                "import os\nos._exit(3)", RIGHT["bilinear_scores"])
-    verdicts = _verdicts(grade_notebook(nb, timeout=120))
+    # 30 s: the cell limit must leave `import torch` time on a busy machine.
+    graded = grade(nb, _settings(timeout=240, cell_timeout=30))
+    verdicts = _verdicts(graded.rows)
+    assert verdicts["bilinear_scores"] == (TIMED_OUT, "the cell stopped after the cell time "
+                                                      "limit of 30 s, before the check")
     assert verdicts["safe_cosine"] == (PASSED, "")
+    assert verdicts["top_k_keys"] == (PASSED, "")
+    table = format_table(graded.rows)
+    assert "2 passed, 1 timed out" in table, table
+
+
+def test_the_notebook_time_limit_stops_the_rest(tmp_path):
+    nb = _write(tmp_path / "01_bob.ipynb",
+                "while True:  # the learner's loop never ends\n    pass\n\n"
+                "check_bilinear_scores(my_scores)",
+                IMPORTS, RIGHT["safe_cosine"])
+    verdicts = _verdicts(grade_notebook(nb, timeout=5))
+    assert verdicts["bilinear_scores"] == (
+        TIMED_OUT, "the cell stopped after the notebook's time limit of 5 s, before the check")
+    assert verdicts["safe_cosine"] == (TIMED_OUT, "not reached: the notebook ran out of its "
+                                                  "time limit of 5 s"), verdicts
+
+
+def test_kernel_that_dies_gets_an_error_row_and_earlier_answers_count(tmp_path):
+    # Passing the package's own reference is not an answer (issue 27's third trick).
+    nb = _write(tmp_path / "01_carol.ipynb", IMPORTS, RIGHT["safe_cosine"],
+                "import attnbook.exercises.ch01 as ch01\n\ncheck_top_k_keys(ch01._top_k)",
+                "import os\nos._exit(3)", RIGHT["bilinear_scores"])
+    graded = grade(nb, _settings(timeout=120))
+    verdicts = _verdicts(graded.rows)
+    assert verdicts["safe_cosine"] == (PASSED, "")
+    assert verdicts["top_k_keys"] == (INVALID, "the answer is attnbook.exercises.ch01._top_k, "
+                                               "a function from a package, not one written in "
+                                               "the notebook")
     status, detail = verdicts["bilinear_scores"]
-    assert status == ERROR and "kernel died" in detail, verdicts
+    assert status == ERROR and "exit status 3" in detail, verdicts
+    assert not graded.ran_clean and "exit status 3" in graded.problems[-1]
 
 
 def test_notebook_whose_exercise_cells_were_deleted(tmp_path):
@@ -169,10 +207,10 @@ def test_command_on_a_folder_with_bad_paths_exits_2_with_clear_messages(tmp_path
     assert [r["status"] for r in by_path["01_erin.ipynb"]] == [MISSING] * 3
     assert by_path["02_frank.ipynb"][0]["status"] == ERROR
     assert "not a readable notebook" in by_path["02_frank.ipynb"][0]["detail"]
-    assert by_path["nowhere.ipynb"][0]["detail"] == "no such file or folder"
-    assert by_path["notes.txt"][0]["detail"].startswith("not a notebook")
     for name in ("02_frank.ipynb", "nowhere.ipynb", "notes.txt"):
         assert name in result.stderr, result.stderr
+    assert "no such file or folder" in result.stderr
+    assert "not a notebook (expected a .ipynb file or a folder)" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -181,15 +219,26 @@ def test_table_exit_code_1_when_some_exercise_did_not_pass(tmp_path):
     result = _grade_cli("--timeout", "120", str(nb))
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["notebook", "exercise", "verdict", "detail"]
+    assert lines[0].split() == ["learner", "notebook", "exercise", "verdict", "points",
+                                "detail"]
     assert any("safe_cosine" in line and "passed" in line for line in lines)
     assert any("top_k_keys" in line and "not attempted" in line for line in lines)
-    assert "1 notebook(s), 3 exercise(s): 1 passed, 1 not attempted, 1 missing" in lines[-1]
+    assert lines[-1] == ("1 learner(s), 1 notebook(s) graded, 3 exercise(s): 1 passed, "
+                         "1 not attempted, 1 missing")
 
 
 @pytest.mark.parametrize("args", [[], ["--timeout", "0", "x.ipynb"],
-                                  ["--json", "--csv", "x.ipynb"]])
+                                  ["--json", "--csv", "x.ipynb"], ["-j", "0", "x.ipynb"],
+                                  ["--points", "safe_cosine", "x.ipynb"]])
 def test_bad_command_lines_exit_2(args):
     result = _grade_cli(*args)
     assert result.returncode == 2
     assert "usage: python -m attnbook.grade" in result.stderr
+
+
+def test_main_refuses_a_string_instead_of_a_list():
+    """main("class/") once walked the file system from / (argparse iterated the string)."""
+    from attnbook.grade import main
+
+    with pytest.raises(TypeError, match="list of arguments"):
+        main("class/")

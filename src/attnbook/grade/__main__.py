@@ -1,0 +1,7 @@
+"""``python -m attnbook.grade``: see ``attnbook.grade.cli``."""
+
+import sys
+
+from attnbook.grade.cli import main
+
+sys.exit(main())
