@@ -80,6 +80,19 @@ SINUSOIDAL_MISTAKES = [
             "the sine at feature 2i and the cosine at 2i+1 share the frequency "
             "base**(-2i/d); with arange(d) in the exponent the cosine gets a different one, "
             "and PE(p + k) is no longer a rotation of PE(p).", wrong=_frequency_per_feature),
+    Mistake("positions rounded to whole numbers",
+            "positions may be fractions (39.5 here): keep them as floats; .long() or "
+            "integer arithmetic drops the fraction.",
+            wrong=lambda positions, d, base: sinusoidal_at_reference(
+                positions.long().float(), d, base)),
+    Mistake("base fixed at 10000",
+            "use the base you are given: 10000 is only the paper's choice.",
+            wrong=lambda positions, d, base: sinusoidal_at_reference(positions, d, 10000.0)),
+    Mistake("frequency base**(2i/d) instead of base**(-2i/d)",
+            "the frequencies fall from 1 to about 1/base: divide the position by "
+            "base**(2i/d), do not multiply.",
+            wrong=lambda positions, d, base: _sin_cos(
+                positions, d, base, -torch.arange(0, d, 2, dtype=torch.float64) / d)),
     Mistake("the positions were ignored",
             "use the positions you are given, not 0, 1, ..., T-1.",
             wrong=lambda positions, d, base: sinusoidal_at_reference(
@@ -138,9 +151,17 @@ def _rope_unscaled(queries, keys, q_positions, k_positions):
         * queries.shape[-1] ** 0.5
 
 
-def _rope_case(seed, B, T, S, d, q_positions, label):
+def _rope_case(seed, B, T, S, d, q_positions, label, k_start=0):
     return Case((_randn(B, T, d, seed=seed), _randn(B, S, d, seed=seed + 1),
-                 torch.tensor(q_positions), torch.arange(S)), label=label)
+                 torch.tensor(q_positions), torch.arange(S) + k_start), label=label)
+
+
+def _keys_from_zero(queries, keys, q_positions, k_positions):
+    return rope_scores_reference(queries, keys, q_positions, torch.arange(keys.shape[1]))
+
+
+def _queries_only_rotated(queries, keys, q_positions, k_positions):
+    return apply_rope(queries, q_positions) @ keys.transpose(1, 2) / queries.shape[-1] ** 0.5
 
 
 ROPE_CASES = [
@@ -148,6 +169,8 @@ ROPE_CASES = [
     _rope_case(10, 2, 1, 7, 8, [6], "one new query at position 6, keys at 0..6"),
     _rope_case(20, 1, 3, 7, 6, [4, 5, 6], "three new queries at 4..6, keys at 0..6"),
     _rope_case(30, 2, 2, 12, 2, [10, 11], "d = 2 (a single pair), queries at 10, 11"),
+    _rope_case(40, 1, 2, 4, 4, [9, 10], "a window cache: keys at 5..8, queries at 9, 10",
+               k_start=5),
 ]
 
 ROPE_MISTAKES = [
@@ -167,6 +190,12 @@ ROPE_MISTAKES = [
             wrong=_wrong_direction),
     Mistake("the 1/sqrt(d) scale went missing", "divide the scores by sqrt(d) as before.",
             wrong=_rope_unscaled),
+    Mistake("keys placed at 0, 1, ... instead of k_positions",
+            "a cache need not start at position 0 (a sliding window drops the oldest keys): "
+            "rotate each key by its position in k_positions.", wrong=_keys_from_zero),
+    Mistake("only the queries rotated",
+            "RoPE turns both: the score of (R_m q) . (R_n k) depends on m - n only because "
+            "the key turns too.", wrong=_queries_only_rotated),
 ]
 
 
@@ -216,6 +245,10 @@ WINDOW_MISTAKES = [
             "a causal window covers the query's own position and the window - 1 keys "
             "*before* it (p - window < j <= p); keys after the query are the future.",
             wrong=lambda T, S, w: _window(T, S, w, first=0, last=w - 1)),
+    Mistake("no window: a plain causal mask",
+            "the window keeps only the last `window` keys up to the query (j > p - window), "
+            "not every earlier key.",
+            wrong=lambda T, S, w: _window(T, S, w, first=S, last=0)),
     Mistake("True marks the forbidden positions",
             "in this book True means 'may attend'; you returned the opposite mask.",
             wrong=lambda T, S, w: ~window_mask_reference(T, S, w)),
@@ -256,6 +289,14 @@ def _attend(x, W_q, W_k, W_v, mask, scale, dim=-1, values=None, after=False, fil
     return weights @ v, weights
 
 
+def _zero_filled(x, W_q, W_k, W_v, mask):
+    scores = (x @ W_q) @ (x @ W_k).transpose(1, 2) / W_q.shape[1] ** 0.5
+    if mask is not None:
+        scores = scores.masked_fill(~mask, 0.0)
+    weights = torch.softmax(scores, dim=-1)
+    return weights @ (x @ W_v), weights
+
+
 SELF_ATTENTION_MISTAKES = [
     Mistake("no 1/sqrt(d_k) scale",
             "divide the scores by sqrt(d_k), the size of the queries and keys, before the "
@@ -278,6 +319,13 @@ SELF_ATTENTION_MISTAKES = [
             "the softmax already gave weight to the masked keys; mask the scores before it.",
             wrong=lambda x, Wq, Wk, Wv, m: _attend(x, Wq, Wk, Wv, m, Wq.shape[1] ** 0.5,
                                                    after=True)),
+    Mistake("masked scores set to 0",
+            "a score of 0 still gets weight exp(0) after the softmax: fill masked scores "
+            "with a large negative number (or use masked_softmax), then zero their weights.",
+            wrong=lambda x, Wq, Wk, Wv, m: _zero_filled(x, Wq, Wk, Wv, m)),
+    Mistake("mask ignored",
+            "where a mask is given, a query may only attend to the keys it marks True.",
+            wrong=lambda x, Wq, Wk, Wv, m: self_attention_reference(x, Wq, Wk, Wv, None)),
     Mistake("-inf fill gives nan on a query with no key left",
             "a row whose keys are all masked is 0/0 after a -inf fill. Use chapter 4's "
             "masked softmax: a large finite negative fill, then zero the masked weights.",

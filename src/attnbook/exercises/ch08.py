@@ -141,7 +141,7 @@ def check_merge_heads_seq_first(fn) -> CheckResult:
 
 
 def _mh_forward(x, W_q, W_k, W_v, W_o, num_heads, mask, *, scale_by="d_h", split="ok",
-                invert_mask=False):
+                invert_mask=False, merge="ok", output=True, transposed=False):
     B, T, d = x.shape
     d_h = d // num_heads
 
@@ -150,14 +150,20 @@ def _mh_forward(x, W_q, W_k, W_v, W_o, num_heads, mask, *, scale_by="d_h", split
             return y.reshape(B, num_heads, T, d_h)
         return y.reshape(B, T, num_heads, d_h).transpose(1, 2)
 
+    if transposed:  # weights read as nn.Linear's (d_out, d_in)
+        W_q, W_k, W_v, W_o = W_q.T, W_k.T, W_v.T, W_o.T
     q, k, v = heads(x @ W_q), heads(x @ W_k), heads(x @ W_v)
     scale = {"d_h": d_h**0.5, "d": d**0.5, "none": 1.0}[scale_by]
     scores = q @ k.transpose(-2, -1) / scale  # (B, h, T, T)
     if mask is not None and invert_mask:
         mask = ~mask
     weights = masked_softmax(scores, mask=mask)
-    context = (weights @ v).transpose(1, 2).reshape(B, T, d)  # (B, T, d)
-    return context @ W_o
+    context = weights @ v  # (B, h, T, d_h)
+    if merge == "no_transpose":
+        context = context.reshape(B, T, d)
+    else:
+        context = context.transpose(1, 2).reshape(B, T, d)  # (B, T, d)
+    return context @ W_o if output else context
 
 
 def multihead_forward_reference(x, W_q, W_k, W_v, W_o, num_heads, mask=None):
@@ -195,6 +201,17 @@ FORWARD_MISTAKES = [
     Mistake("reshape without transpose when splitting heads",
             "y.reshape(B, h, T, d_h) mixes positions into heads; reshape to (B, T, h, d_h) "
             "and transpose(1, 2).", wrong=lambda *a: _mh_forward(*a, split="no_transpose")),
+    Mistake("heads merged without the transpose",
+            "the context is (B, h, T, d_h): transpose(1, 2) to (B, T, h, d_h) before the "
+            "reshape to (B, T, d), or positions and heads get mixed.",
+            wrong=lambda *a: _mh_forward(*a, merge="no_transpose")),
+    Mistake("W_o left out",
+            "after merging the heads, the output projection W_o mixes them: context @ W_o.",
+            wrong=lambda *a: _mh_forward(*a, output=False)),
+    Mistake("weights used as x @ W.T",
+            "here the matrices act as x @ W (shape (d_in, d_out)); nn.Linear stores "
+            "(d_out, d_in) and computes x @ W.T.",
+            wrong=lambda *a: _mh_forward(*a, transposed=True)),
     Mistake("mask read as True = ignore",
             "in this book (and F.scaled_dot_product_attention) True means *may attend*; "
             "nn.MultiheadAttention's masks use the opposite convention.",
@@ -309,6 +326,21 @@ def _ablate_with_bias(mha, x, head):
         return mha(x, x, x)[0]
 
 
+def _ablate_values_weight_only(mha, x, head):
+    d_h, mha = mha.d_head, copy.deepcopy(mha)
+    with torch.no_grad():
+        mha.W_v.weight[head * d_h:(head + 1) * d_h] = 0.0  # the bias still gives a value
+        return mha(x, x, x)[0]
+
+
+def _ablate_output_slice(mha, x, head):
+    with torch.no_grad():
+        full = mha(x, x, x)[0].clone()
+    d_h = mha.d_head
+    full[..., head * d_h:(head + 1) * d_h] = 0.0
+    return full
+
+
 def _ablate_next(mha, x, head):
     return ablate_head_reference(mha, x, (head + 1) % mha.num_heads)
 
@@ -340,6 +372,15 @@ ABLATE_MISTAKES = [
             wrong=_ablate_queries),
     Mistake("W_o's bias removed too",
             "the bias belongs to no head; ablating one head keeps it.", wrong=_ablate_with_bias),
+    Mistake("zeroed the head's value weights but not their bias",
+            "with W_v's weight rows at 0 every value of the head is W_v's bias, and the "
+            "weighted mean of equal vectors is that bias: it still reaches W_o. Zero the "
+            "context instead (the columns of W_o that read it), or the bias too.",
+            wrong=_ablate_values_weight_only),
+    Mistake("zeroed the head's slice of the output",
+            "the output features i*d_h .. (i+1)*d_h - 1 are not head i's: W_o mixes every "
+            "head into every output feature. Zero W_o's input columns for the head.",
+            wrong=_ablate_output_slice),
     Mistake("off by one head",
             "head i owns columns i*d_h .. (i+1)*d_h - 1, counting from 0.", wrong=_ablate_next),
 ]

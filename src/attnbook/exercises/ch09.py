@@ -78,9 +78,11 @@ def check_layer_norm_channels_first(fn) -> CheckResult:
 
 # --- 2. a gated feed-forward network (SwiGLU) -----------------------------------------
 
-def _swiglu(x, W, V, W2, *, gate="silu", gated=True, both=False):
+def _swiglu(x, W, V, W2, *, gate="silu", gated=True, both=False, swap=False):
     """x (B, T, d), W and V (d, d_ff), W2 (d_ff, d) -> (B, T, d)."""
-    act = {"silu": F.silu, "relu": F.relu, "sigmoid": torch.sigmoid}[gate]
+    act = {"silu": F.silu, "relu": F.relu, "sigmoid": torch.sigmoid, "gelu": F.gelu}[gate]
+    if swap:
+        W, V = V, W
     hidden = act(x @ W)  # (B, T, d_ff)
     if gated:
         hidden = hidden * (act(x @ V) if both else x @ V)
@@ -106,6 +108,10 @@ _FFN_MISTAKES = [
             "F.silu in PyTorch.", wrong=lambda *a: _swiglu(*a, gate="relu")),
     Mistake("sigmoid instead of Swish (that is the original GLU)", "Swish(z) = z * "
             "sigmoid(z), F.silu in PyTorch.", wrong=lambda *a: _swiglu(*a, gate="sigmoid")),
+    Mistake("GELU instead of Swish (that is GEGLU)", "Swish(z) = z * sigmoid(z), F.silu "
+            "in PyTorch.", wrong=lambda *a: _swiglu(*a, gate="gelu")),
+    Mistake("Swish on the wrong branch", "Swish goes on x W; the gate x V stays linear: "
+            "F.silu(x @ W) * (x @ V).", wrong=lambda *a: _swiglu(*a, swap=True)),
 ]
 
 
@@ -118,10 +124,11 @@ def check_swiglu_ffn(fn) -> CheckResult:
 # --- 3. one decoder-layer step with cross-attention -----------------------------------
 
 def _decoder_step(layer, prefix, memory, src_len, *, mask_source=True, swap_norm=False,
-                  residual=True, past=True, norm_first=None):
+                  residual=True, past=True, norm_first=None, invert_source=False):
     """The layer's output at the last position of ``prefix`` (B, t, d) -> (B, d), computing
     one query only: the newest position attends to the whole prefix and to the source."""
     keep = padding_mask(src_len, memory.shape[1])[:, None, None] if mask_source else None
+    keep = ~keep if invert_source and keep is not None else keep
     x, context = prefix[:, -1:], (prefix if past else prefix[:, -1:])
     pre = (layer.norm_first if norm_first is None else norm_first) != swap_norm
 
@@ -164,6 +171,9 @@ _STEP_MISTAKES = [
     Mistake("source padding received attention", "cross-attention must not look at <pad>: "
             "pass mask=padding_mask(src_len, S)[:, None, None] (True = may attend).",
             wrong=lambda *a: _decoder_step(*a, mask_source=False)),
+    Mistake("source mask read the wrong way round", "padding_mask is True at the real "
+            "words (True = may attend); with the mask inverted the new position attends only "
+            "to <pad>.", wrong=lambda *a: _decoder_step(*a, invert_source=True)),
     Mistake("LayerNorm in the wrong place", "read layer.norm_first: False (post-LN) is "
             "x = norm(x + sublayer(x)); True (pre-LN) is x = x + sublayer(norm(x)).",
             wrong=lambda *a: _decoder_step(*a, swap_norm=True)),
@@ -209,7 +219,8 @@ def _gnmt_penalty(length, alpha, *, plain=False):
 
 
 def _beam_step(scores, lengths, finished, log_probs, eos, alpha, *, normalise=True,
-               plain=False, extend_finished=False, count_finished=False):
+               plain=False, extend_finished=False, count_finished=False, old_length=False,
+               return_ranked=False):
     """One sentence, k beams: scores (k,), lengths (k,), finished (k,), log_probs (k, V)
     -> (scores, lengths, finished, parent, word), each (k,), best first."""
     k, V = log_probs.shape
@@ -220,12 +231,12 @@ def _beam_step(scores, lengths, finished, log_probs, eos, alpha, *, normalise=Tr
     total = scores[:, None] + log_probs  # (k, V)
     grows = torch.ones_like(finished) if count_finished or extend_finished else ~finished
     new_len = lengths + grows.long()  # (k,)
-    ranked = total / _gnmt_penalty(new_len, alpha, plain=plain)[:, None] if normalise \
-        else total
+    penalty = _gnmt_penalty(lengths if old_length else new_len, alpha, plain=plain)
+    ranked = total / penalty[:, None] if normalise else total
     best = ranked.reshape(-1).topk(k).indices
     parent, word = best // V, best % V
-    return (total.reshape(-1)[best], new_len[parent], finished[parent] | (word == eos),
-            parent, word)
+    kept = (ranked if return_ranked else total).reshape(-1)[best]
+    return (kept, new_len[parent], finished[parent] | (word == eos), parent, word)
 
 
 def _beam_case(seed, k, V, eos, alpha, finished, lengths, label):
@@ -256,6 +267,13 @@ _BEAM_MISTAKES = [
     Mistake("extended a finished beam", "a beam that has produced <eos> is carried over "
             "as it is (its only continuation is <eos> with log-prob 0, its length unchanged): "
             "it must not grow new words.", wrong=lambda *a: _beam_step(*a, extend_finished=True)),
+    Mistake("returned the normalised scores", "rank by score / lp(length), but carry the "
+            "raw sum of log-probabilities forward: the penalty is applied afresh at every "
+            "step, to the length at that step.",
+            wrong=lambda *a: _beam_step(*a, return_ranked=True)),
+    Mistake("penalty of the length before this step", "lp(n) uses the length *after* "
+            "adding this step's word: lengths + 1 for an unfinished beam.",
+            wrong=lambda *a: _beam_step(*a, old_length=True)),
     Mistake("a finished beam's length grew", "only unfinished beams get one token longer; "
             "a finished beam keeps its length (and so its normalised score).",
             wrong=lambda *a: _beam_step(*a, count_finished=True)),
@@ -271,9 +289,12 @@ def check_beam_step(fn) -> CheckResult:
 
 # --- 5. the warm-up schedule, by its peak ---------------------------------------------
 
-def _warmup(step, peak, warmup, *, decay_power=0.5, use_max=False, from_zero=False):
+def _warmup(step, peak, warmup, *, decay_power=0.5, use_max=False, from_zero=False,
+            unscaled_decay=False):
     s = step - 1 if from_zero else step
     rise, fall = s / warmup, (warmup / step) ** decay_power
+    if unscaled_decay:
+        fall = step ** -decay_power
     return peak * (max(rise, fall) if use_max else min(rise, fall))
 
 
@@ -289,6 +310,10 @@ _WARM_MISTAKES = [
     Mistake("max instead of min", "the rate is the *smaller* of the rising line and the "
             "falling curve; they meet at step = warmup, where the rate is the peak.",
             wrong=lambda s, p, w: _warmup(s, p, w, use_max=True)),
+    Mistake("decay not scaled by warmup", "after the peak the rate is "
+            "peak * (warmup / step) ** 0.5, equal to the peak at step = warmup; "
+            "step ** -0.5 alone falls from the wrong height.",
+            wrong=lambda s, p, w: _warmup(s, p, w, unscaled_decay=True)),
     Mistake("counted steps from 0", "steps count from 1 (the first update already gets "
             "peak / warmup); with 0 the first update is wasted at rate 0.",
             wrong=lambda s, p, w: _warmup(s, p, w, from_zero=True)),

@@ -46,6 +46,12 @@ def _patch_column_order(images, p):
     return x.reshape(B, (H // p) * (W // p), C * p * p)  # patches down the columns first
 
 
+def _patch_pixels_by_column(images, p):
+    B, C, H, W = images.shape
+    x = images.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 1, 5, 3)
+    return x.reshape(B, (H // p) * (W // p), C * p * p)  # each p x p block read down columns
+
+
 PATCH_CASES = [
     Case((torch.arange(2 * 3 * 4 * 4.0).reshape(2, 3, 4, 4), 2),
          label="B=2, C=3, 4 x 4 pixels, p=2 (arange)"),
@@ -69,6 +75,10 @@ PATCH_MISTAKES = [
             "patches go in reading order: along the first row of patches, then the next row "
             "(index = row * W/p + column), so the patch-row axis comes before the patch-column "
             "axis.", wrong=_patch_column_order),
+    Mistake("pixels of a patch read down the columns",
+            "inside a patch each channel's p x p block is read like text, row after row, as "
+            "Conv2d's weight (d, C, p, p) is laid out: keep the pixel-row axis before the "
+            "pixel-column axis.", wrong=_patch_pixels_by_column),
 ]
 
 
@@ -113,6 +123,21 @@ def _loss_padding_in_softmax(scores, targets, lengths):
     return -log_p.gather(2, safe[..., None]).squeeze(-1)[real_step].mean()
 
 
+def _loss_summed(scores, targets, lengths):
+    B, T, n = scores.shape
+    real_step = torch.arange(T) < lengths[:, None]
+    return pointer_loss_padded_reference(scores, targets, lengths) * real_step.sum()
+
+
+def _loss_mean_of_means(scores, targets, lengths):
+    B, T, n = scores.shape
+    real_pos = torch.arange(n) < lengths[:, None]
+    log_p = torch.log_softmax(scores.masked_fill(~real_pos[:, None], float("-inf")), -1)
+    real_step = torch.arange(T) < lengths[:, None]
+    nll = -log_p.gather(2, torch.where(real_step, targets, 0)[..., None]).squeeze(-1)
+    return ((nll * real_step).sum(1) / lengths).mean()  # each sequence weighs the same
+
+
 def _loss_softmax_over_steps(scores, targets, lengths):
     return pointer_loss_padded_reference(scores.transpose(1, 2), targets, lengths)
 
@@ -145,6 +170,14 @@ POINTER_MISTAKES = [
     Mistake("softmax over the output steps",
             "a pointer's distribution is over the input positions, the last axis of "
             "scores (B, T, n); normalise along dim=-1.", wrong=_loss_softmax_over_steps),
+    Mistake("summed instead of averaged",
+            "the loss is the mean over the real steps: divide the sum by their number, or "
+            "the loss (and the learning rate it needs) grows with the batch.",
+            wrong=_loss_summed),
+    Mistake("averaged per sequence, then over the batch",
+            "every real step counts once: one mean over all real steps of the batch. A mean "
+            "of per-sequence means gives a short sequence's steps more weight.",
+            wrong=_loss_mean_of_means),
 ]
 
 

@@ -57,6 +57,10 @@ def _rollout_wrong_order(weights, residual):
     return R
 
 
+def _rollout_residual_one(weights, residual):
+    return rollout_residual_reference(weights, torch.ones_like(residual))
+
+
 def _rollout_heads_summed(weights, residual):
     return rollout_residual_reference(weights * weights.shape[1], residual)
 
@@ -87,6 +91,9 @@ ROLLOUT_MISTAKES = [
     Mistake("heads summed instead of averaged",
             "mean over the heads: a sum of h rows that each sum to 1 sums to h.",
             wrong=_rollout_heads_summed),
+    Mistake("residual weights ignored: (A + I) / 2 in every layer",
+            "the chapter's (A + I) / 2 is the case r = 1; here layer l weighs its residual by "
+            "r_l: (A_l + r_l I) / (1 + r_l).", wrong=_rollout_residual_one),
 ]
 
 
@@ -160,6 +167,18 @@ def _occ_not_restored(model, tokens, labels, filler):
     return torch.stack(out, 1)
 
 
+def _occ_logits(model, tokens, labels, filler):
+    B, T = tokens.shape
+    with torch.no_grad():
+        base = model(tokens)[torch.arange(B), labels]
+        out = []
+        for j in range(T):
+            occluded = tokens.clone()
+            occluded[:, j] = filler
+            out.append(base - model(occluded)[torch.arange(B), labels])
+    return torch.stack(out, 1)
+
+
 def _occ_rise(model, tokens, labels, filler):
     return -occlusion_reference(model, tokens, labels, filler)
 
@@ -193,6 +212,10 @@ OCCLUSION_MISTAKES = [
             "logits, not softmax (a drop from 0.9 to 0.5 and one from 0.01 to 0.0001 are "
             "very different in probability, similar in log-probability).",
             wrong=_occ_probabilities),
+    Mistake("raw logits instead of log-probabilities",
+            "a logit alone says little: the other classes' logits move too. Take "
+            "log_softmax(-1) of the logits before picking the label's entry.",
+            wrong=_occ_logits),
     Mistake("occluded tokens not put back",
             "occlude one position at a time: start each position from a fresh copy of the "
             "tokens (tokens.clone() inside the loop); with one copy the fillers pile up and "

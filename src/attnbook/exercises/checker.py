@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import itertools
 import linecache
 import os
 import re
@@ -195,15 +196,17 @@ class Problem(str):
     text: str
 
     def __new__(cls, text: str, kind: str = "value", path: tuple = (),
-                plain: str | None = None):
+                plain: str | None = None, reading: tuple | None = None):
         prefix = "".join(f"return value {i}: " for i in path)
         self = super().__new__(cls, prefix + text)
         self.kind, self.path, self.text = kind, path, text
-        self.plain = plain  # the text without a "transposed" reading, which may be chance
+        # a reading "the answer with its axes in the order ``reading``" may be chance on
+        # one case (a square matrix): ``plain`` is the text without it
+        self.plain, self.reading = plain, reading
         return self
 
     def inside(self, i: int) -> Problem:
-        return Problem(self.text, self.kind, (i, *self.path), self.plain)
+        return Problem(self.text, self.kind, (i, *self.path), self.plain, self.reading)
 
     def without_reading(self) -> Problem:
         return Problem(self.plain or self.text, self.kind, self.path)
@@ -317,9 +320,32 @@ def _shape_problem(have: np.ndarray, want: np.ndarray, atol, rtol, noun="your re
                                           for k in range(want.ndim)):
         return f"{base}: one axis too few (did a sum, max or index remove it?)"
     if have.size == want.size:
+        perm = _axes_order(have, want, same)
+        if perm is not None:
+            return (f"{base}: the right numbers with the axes in another order: "
+                    f"yours.permute{perm} is the answer (check your permute, transpose or "
+                    "the order of your reshape)")
         return (f"{base}: the right number of entries arranged differently (a reshape or "
                 "view that mixed the axes?)")
     return base
+
+
+def _axes_order(have, want, same, skip=()) -> tuple | None:
+    """The order of axes ``perm`` with ``have.transpose(perm)`` equal to ``want`` (up to 5
+    axes; not the identity nor the orders in ``skip``), or None."""
+    if not 2 <= have.ndim <= 5 or have.ndim != want.ndim or have.size <= 1:
+        return None
+    for perm in itertools.permutations(range(have.ndim)):
+        if perm == tuple(range(have.ndim)) or perm in skip:
+            continue
+        if tuple(have.shape[i] for i in perm) == tuple(want.shape) and same(
+                np.transpose(have, perm), want):
+            return perm
+    return None
+
+
+def _last_two_swapped(ndim: int) -> tuple:
+    return (*range(ndim - 2), ndim - 1, ndim - 2)
 
 
 def _value_diagnosis(have: np.ndarray, want: np.ndarray, atol, rtol) -> str:
@@ -332,6 +358,11 @@ def _value_diagnosis(have: np.ndarray, want: np.ndarray, atol, rtol) -> str:
             np.swapaxes(have, -1, -2), want, atol=atol, rtol=rtol):
         return ("your result is the answer transposed (its last two axes swapped); check "
                 "the order of the matrix product or of the axes")
+    perm = _axes_order(have, want, lambda a, b: np.allclose(a, b, atol=atol, rtol=rtol),
+                       skip=(_last_two_swapped(have.ndim),))
+    if perm is not None:
+        return (f"{_REORDERED}: yours.permute{perm} equals the answer (check your permute, "
+                "transpose or the order of your reshape)")
     if have.size > 1 or want.ndim == 0:
         if np.allclose(have, -want, atol=atol, rtol=rtol) and scale > 10 * atol:
             return "your result is the answer with its sign flipped everywhere (a minus sign)"
@@ -406,7 +437,8 @@ def _compare_arrays(have: np.ndarray, want: np.ndarray, atol, rtol, bool_why) ->
         elif have.ndim >= 2 and have.shape[-1] == have.shape[-2] and (
                 np.swapaxes(have, -1, -2) == want).all():
             return Problem(text + " (your mask is the answer transposed: rows are queries, "
-                           "columns keys)", "value", plain=text)
+                           "columns keys)", "value", plain=text,
+                           reading=_last_two_swapped(have.ndim))
         return Problem(text, "value")
     if fh == "complex":
         return Problem("your result has complex numbers, but real ones are expected", "dtype")
@@ -434,11 +466,18 @@ def _compare_arrays(have: np.ndarray, want: np.ndarray, atol, rtol, bool_why) ->
     diagnosis = _value_diagnosis(have64, want64, atol, rtol)
     if not diagnosis and fw == "int" and close.ndim == 0 and abs(have64 - want64) == 1:
         diagnosis = "off by one (counting from 1 instead of 0?)"
+    reading = None  # an order of axes that may be chance: checked on every case
+    if diagnosis.startswith(_TRANSPOSED):
+        reading = _last_two_swapped(have.ndim)
+    elif diagnosis.startswith(_REORDERED):
+        reading = tuple(int(i) for i in re.findall(r"\d+", diagnosis.split("permute")[1]
+                                                   .split(")")[0]))
     return Problem(text + (f" — {diagnosis}" if diagnosis else ""), "value",
-                   plain=text if diagnosis.startswith(_TRANSPOSED) else None)
+                   plain=text if reading else None, reading=reading)
 
 
 _TRANSPOSED = "your result is the answer transposed"
+_REORDERED = "your result is the answer with its axes in another order"
 
 
 def _leaf(out, path):
@@ -447,28 +486,28 @@ def _leaf(out, path):
     return out
 
 
-def _swapped(x):
-    if isinstance(x, torch.Tensor) and x.dim() >= 2:
-        return x.transpose(-1, -2)
-    if isinstance(x, np.ndarray) and x.ndim >= 2:
-        return np.swapaxes(x, -1, -2)
+def _reordered(x, perm):
+    if isinstance(x, torch.Tensor) and x.dim() == len(perm):
+        return x.permute(perm)
+    if isinstance(x, np.ndarray) and x.ndim == len(perm):
+        return np.transpose(x, perm)
     return None
 
 
-def _transposed_everywhere(path, run, run_reference, cases, compare) -> bool:
-    """Whether the answer is the reference's result transposed on every case: a square
-    result equal to the answer transposed may be chance (a look-ahead mask is the
-    transpose of a look-back one only when T = S)."""
+def _reading_everywhere(problem: Problem, run, run_reference, cases, compare) -> bool:
+    """Whether the answer is the reference's result with its axes in the order
+    ``problem.reading`` on every case: on one case it may be chance (a look-ahead mask is
+    the transpose of a look-back one only when T = S)."""
     for case in cases:
         (ok, got), (ok_ref, want) = _run_quietly(run, case), _run_quietly(run_reference, case)
         if not (ok and ok_ref):
             continue
         try:
-            got, want = _leaf(got, path), _leaf(want, path)
+            got, want = _leaf(got, problem.path), _leaf(want, problem.path)
         except (IndexError, TypeError, KeyError):
             return False
-        turned = _swapped(got)
-        if turned is None or _swapped(want) is None:
+        turned = _reordered(got, problem.reading)
+        if turned is None or _reordered(want, problem.reading) is None:
             continue
         if _safe_compare(compare, turned, want) is not None:
             return False
@@ -702,6 +741,14 @@ _ERROR_GLOSSES = [
      "gather needs an index with as many axes as the tensor, e.g. actions[:, None]"),
     (r"ZeroDivisionError", "a division by zero: a denominator in that line is 0 on this "
      "case (print it)"),
+    (r"view size is not compatible", "view needs numbers that lie one after another in "
+     "memory, which a transpose or permute breaks: use .reshape(...)"),
+    (r"Given normalized_shape", "F.layer_norm and nn.LayerNorm normalise the *last* "
+     "axes: move the axis to normalise to the end first"),
+    (r"Sizes of tensors must match except in dimension", "torch.cat needs every other axis "
+     "of the same size: check the axis you concatenate along and the shapes of the parts"),
+    (r"tensors used as indices must be", "an index must hold whole numbers (.long()) or "
+     "booleans"),
 ]
 
 _LIBRARY_DIRS = tuple({os.path.dirname(os.path.abspath(m.__file__))
@@ -837,8 +884,8 @@ def check_function(fn, *, exercise: str, reference: Callable, cases: list[Case],
                 problem = validate(got, case)
             except Exception:
                 problem = f"your result ({_type_name(got)}) is not what this exercise expects"
-        if isinstance(problem, Problem) and problem.plain is not None and \
-                not _transposed_everywhere(problem.path, run, run_reference, cases, compare):
+        if isinstance(problem, Problem) and problem.reading is not None and \
+                not _reading_everywhere(problem, run, run_reference, cases, compare):
             problem = problem.without_reading()
         if problem is not None:
             raise ExerciseError(_explain(exercise, label, problem, got, expected, n - 1, cases,
