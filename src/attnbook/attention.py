@@ -92,10 +92,19 @@ def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None,
 def _masked_softmax(scores, keep):
     """``masked_softmax`` once the mask ``keep`` (or None) is built and checked."""
     # A finite fill (not -inf): a fully-masked row then gives a finite softmax that we zero.
-    filled = scores if keep is None else scores.masked_fill(~keep, torch.finfo(scores.dtype).min)
-    dead = (filled == -torch.inf).all(-1, keepdim=True)  # -inf everywhere: no key left
-    weights = torch.softmax(filled.masked_fill(dead, 0.0), dim=-1).masked_fill(dead, 0.0)
-    return weights if keep is None else weights.masked_fill(~keep, 0.0)
+    low = torch.finfo(scores.dtype).min
+    filled = scores if keep is None else scores.masked_fill(~keep, low)
+    # A row whose largest entry is -inf (or the fill) has no key left. The caller's -inf
+    # would make that row's softmax nan: zero it. Finding such rows takes one reduction
+    # and one look at a (..., 1) tensor; mending them on every call would cost two
+    # passes over the scores, so they are mended only when there are some.
+    dead = filled.amax(-1, keepdim=True) <= low
+    gone = None if keep is None else ~keep  # weights to set to 0
+    if bool(dead.any()):
+        filled = filled.masked_fill(dead, 0.0)  # a finite row: a finite gradient
+        gone = dead if gone is None else gone | dead
+    weights = torch.softmax(filled, dim=-1)
+    return weights if gone is None else weights.masked_fill(gone, 0.0)
 
 
 def scaled_dot_product_attention(queries: torch.Tensor, keys: torch.Tensor,
@@ -134,8 +143,9 @@ def scaled_dot_product_attention(queries: torch.Tensor, keys: torch.Tensor,
     weights = _masked_softmax(scores, keep)  # (..., T, S), rows sum to 1 (0 if all masked)
     if keep is not None:  # a key no query may see: 0 * nan would still be nan
         seen = keep.any(-2) if keep.dim() >= 2 else keep  # (..., S): some query sees it
-        unseen = ~seen.unsqueeze(-1)  # (..., S, 1)
-        values = values.masked_fill(unseen, 0.0)
+        unseen = ~seen.unsqueeze(-1)  # (..., S, 1), small: look before filling the values
+        if bool(unseen.any()):
+            values = values.masked_fill(unseen, 0.0)
     return weights @ values, weights  # (..., T, d_v), (..., T, S)
 
 

@@ -165,10 +165,11 @@ def kernel_weights(d2: torch.Tensor, bandwidth, kernel: str = "gaussian",
     if kernel == "gaussian":  # a softmax of -d^2 / (2 h^2): stable even for a tiny h
         # d2 = 0 stays 0 when h**2 underflows to 0 (else 0 / 0); d2 > 0 becomes -inf
         logits = torch.where(d2 == 0, zero, -d2 / (2 * h**2))
-        weights = masked_softmax(logits, mask=mask)
-        far = (logits == -torch.inf) | ~allowed  # out of reach of this bandwidth
-        empty = far.all(-1, keepdim=True) & allowed.any(-1, keepdim=True)
-        return torch.where(empty, _nearest(d2, allowed), weights)
+        weights = masked_softmax(logits, mask=mask)  # a row with no key in reach: zeros
+        empty = weights.sum(-1, keepdim=True) == 0  # small: look before mending
+        if bool(empty.any()):
+            weights = torch.where(empty, _nearest(d2, allowed), weights)
+        return weights
     raw = kernel_values(torch.where(d2 == 0, zero, d2 / h**2), kernel)  # (..., T, S)
     raw = raw * allowed
     empty = raw.sum(-1, keepdim=True) == 0  # no key inside the window: fall back to the nearest
