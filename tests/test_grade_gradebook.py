@@ -141,3 +141,19 @@ def test_a_class_graded_side_by_side_with_roster_gradebook_and_feedback(tmp_path
     assert "**3 of 3 points**" in feedback.cells[0].source
     assert "3 learner(s)" not in done.stdout and "4 learner(s), 2 notebook(s) graded" in done.stdout
     assert "grading" in done.stderr and "dave" not in done.stderr  # dave is on the roster
+
+
+def test_feedback_page_keeps_the_notebook_readable_and_drops_its_scripts(tmp_path):
+    from attnbook.grade.feedback import write
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title\n\nText <script>alert(1)</script> "
+                                              "<img src=x onerror=alert(2)> **bold**"),
+                nbformat.v4.new_code_cell("show()")]
+    nb.cells[1].outputs = [nbformat.v4.new_output("display_data", data={
+        "text/html": "<script>alert(3)</script><p onclick='steal()'>hi</p>",
+        "text/plain": "hi"})]
+    write(nb, tmp_path / "fb.ipynb")
+    page = (tmp_path / "fb.html").read_text(encoding="utf-8")
+    assert "<h1" in page and "<strong>bold</strong>" in page and "<p>hi</p>" in page
+    assert "<script>alert" not in page and "onerror" not in page and "onclick" not in page

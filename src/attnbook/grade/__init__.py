@@ -29,8 +29,10 @@ from __future__ import annotations
 import ast
 import importlib
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -38,6 +40,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from attnbook.grade import sandbox
 from attnbook.grade.sandbox import Limits, minimal_env, usable_user
 
 PASSED, WRONG, NOT_ATTEMPTED, ERROR, TIMED_OUT, MISSING, INVALID = (
@@ -66,8 +69,11 @@ class Row:
 class Settings:
     """How notebooks are run and checked (the command line's options)."""
 
-    timeout: float = 600           # seconds for a whole notebook
-    cell_timeout: float = 180      # seconds for one cell
+    # Seconds for a whole notebook, and for one cell: the book's slowest cell takes 60 s
+    # on an idle 2-core laptop and took over 180 s on a busy one; a cell that loops
+    # costs its limit, and the cells after it still run.
+    timeout: float = 1200
+    cell_timeout: float = 600
     exercise_timeout: float = 60   # seconds for checking one exercise
     kernel: str = "python3"
     limits: Limits = field(default_factory=Limits)
@@ -256,8 +262,6 @@ def _verdict_without_answer(name, cells, run, nb, limits) -> tuple[str, str]:
 
 def _run_checks(items: list[dict], workdir: Path, settings: Settings) -> dict[str, dict]:
     """The verdicts of the saved answers, from a fresh checking process (see checks.py)."""
-    from attnbook.grade import sandbox
-
     spec = json.dumps({"exercises": items, "timeout": settings.exercise_timeout})
     wall = 300 + settings.exercise_timeout * len(items)  # imports, then every exercise
     try:
@@ -268,8 +272,18 @@ def _run_checks(items: list[dict], workdir: Path, settings: Settings) -> dict[st
                                   [sys.executable, "-I", "-m", "attnbook.grade.checks", spec],
                                   cpu_s=int(120 + settings.exercise_timeout * len(items)),
                                   group=group)
-            done = subprocess.run(cmd, env=minimal_env(workdir), cwd=workdir,
-                                  capture_output=True, timeout=wall, start_new_session=True)
+            with subprocess.Popen(cmd, env=minimal_env(workdir), cwd=workdir,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  start_new_session=True) as process:
+                sandbox.LIVE["pgids"].add(process.pid)
+                try:
+                    out, err = process.communicate(timeout=wall)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    raise
+                finally:
+                    sandbox.LIVE["pgids"].discard(process.pid)
+            done = subprocess.CompletedProcess(cmd, process.returncode, out, err)
         verdicts = json.loads(done.stdout)
         if not isinstance(verdicts, dict):
             raise ValueError("not a JSON object")
@@ -327,6 +341,7 @@ def grade(path: Path | str, settings: Settings | None = None, learner: str = "")
     # The notebook's folder is one level down in a temporary folder, so that its code's
     # "../" lands in that folder too; all of it is removed afterwards.
     base = Path(tempfile.mkdtemp(prefix="attnbook-grade-"))
+    sandbox.LIVE["folders"].add(base)
     base.chmod(0o711)
     workdir = base / "notebook"
     workdir.mkdir()
@@ -348,6 +363,7 @@ def grade(path: Path | str, settings: Settings | None = None, learner: str = "")
         seconds = time.monotonic() - started
     finally:
         shutil.rmtree(base, ignore_errors=True)
+        sandbox.LIVE["folders"].discard(base)
 
     rows = []
     for name, fn in checkers.items():
@@ -408,7 +424,7 @@ def _problems(run, exercise_cells: set[int], limits: Limits) -> list[str]:
     return problems
 
 
-def grade_notebook(path: Path | str, timeout: float = 600, kernel: str = "python3",
+def grade_notebook(path: Path | str, timeout: float = 1200, kernel: str = "python3",
                    **options) -> list[Row]:
     """Run one notebook and return one Row per exercise (one Row if it cannot be graded).
 

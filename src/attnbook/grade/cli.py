@@ -1,13 +1,14 @@
 """``python -m attnbook.grade``: grade a class's notebooks, write a gradebook and feedback.
 
 Exit code: 0 when every exercise of every notebook passed; 1 when all paths were graded
-but some exercise did not pass (or some learner handed something in late: missing);
-2 when a path or the roster could not be read, or the command line was wrong.
+but some exercise did not pass (work not handed in included); 2 when a path or the
+roster could not be read, or the command line was wrong.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,7 @@ from pathlib import Path
 from attnbook.grade import PASSED, Graded, Settings, grade
 from attnbook.grade import gradebook as gb
 from attnbook.grade.feedback import write
-from attnbook.grade.sandbox import Limits
+from attnbook.grade.sandbox import Limits, stop_all
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,13 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
                    help="notebooks graded side by side (default 1; each runs one thread)")
     limits = p.add_argument_group("time limits (seconds)")
-    limits.add_argument("--timeout", type=float, default=600,
-                        help="per notebook, all its cells (default 600)")
-    limits.add_argument("--cell-timeout", type=float, default=180,
+    limits.add_argument("--timeout", type=float, default=Settings.timeout,
+                        help=f"per notebook, all its cells (default {Settings.timeout:g})")
+    limits.add_argument("--cell-timeout", type=float, default=Settings.cell_timeout,
                         help="per cell; a cell past it is interrupted and the next one runs "
-                             "(default 180)")
-    limits.add_argument("--exercise-timeout", type=float, default=60,
-                        help="per exercise's check (default 60)")
+                             f"(default {Settings.cell_timeout:g})")
+    limits.add_argument("--exercise-timeout", type=float, default=Settings.exercise_timeout,
+                        help=f"per exercise's check (default {Settings.exercise_timeout:g})")
     box = p.add_argument_group("what the learners' code may use")
     d = Limits()
     box.add_argument("--memory-mb", type=int, default=d.memory_mb,
@@ -120,10 +121,23 @@ def main(argv: list[str] | None = None) -> int:
 
     def one(s) -> Graded:
         print(f"grading {s.path} ({s.learner}) ...", file=sys.stderr, flush=True)
-        return grade(s.path, settings, learner=s.learner)
+        g = grade(s.path, settings, learner=s.learner)
+        if args.out is not None and g.feedback is not None:  # now: executed notebooks are big
+            name = gb.safe_name(Path(g.notebook).stem) + ".ipynb"
+            write(g.feedback, args.out / "feedback" / gb.safe_name(g.learner) / name,
+                  html=not args.no_html)
+        g.feedback = None
+        return g
 
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+    pool = ThreadPoolExecutor(max_workers=args.jobs)
+    try:
         graded = list(pool.map(one, todo))
+    except KeyboardInterrupt:  # Ctrl-C: kill every kernel and check, leave no folder
+        pool.shutdown(wait=False, cancel_futures=True)
+        stop_all()
+        print("grade: interrupted; every notebook's processes were stopped", file=sys.stderr)
+        os._exit(130)
+    pool.shutdown()
     print(f"graded {len(graded)} notebook(s) in {time.monotonic() - started:.0f} s",
           file=sys.stderr)
     unreadable = [g for g in graded if g.ran_clean is None]  # not a notebook after all
@@ -137,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [r for g in graded for r in g.rows]
 
     if args.out is not None:
-        _write_out(args.out, graded, learners, bad, settings, html=not args.no_html)
+        _write_out(args.out, graded, learners, bad, settings)
     if args.json:
         print(gb.to_json(graded, learners, bad, settings))
     elif args.csv:
@@ -149,17 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if rows and all(r.status == PASSED for r in rows) else 1
 
 
-def _write_out(folder: Path, graded: list[Graded], learners: list[str], bad, settings,
-               html: bool) -> None:
+def _write_out(folder: Path, graded: list[Graded], learners: list[str], bad,
+               settings) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "gradebook.csv").write_text(gb.gradebook_csv(graded, learners), encoding="utf-8")
     (folder / "exercises.csv").write_text(gb.csv_text(graded), encoding="utf-8")
     (folder / "grades.json").write_text(gb.to_json(graded, learners, bad, settings),
                                         encoding="utf-8")
-    for g in graded:
-        if g.feedback is None:
-            continue
-        name = gb.safe_name(Path(g.notebook).stem) + ".ipynb"
-        write(g.feedback, folder / "feedback" / gb.safe_name(g.learner) / name, html=html)
     print(f"wrote {folder}/gradebook.csv, exercises.csv, grades.json and feedback/",
           file=sys.stderr)

@@ -2,8 +2,8 @@
 
 The first cell says what was graded and how it went (a table of the exercises and the
 problems outside them); each cell that checks an exercise gets the grader's verdict as
-its last output, with the checker's hint. ``write_html`` makes a page of it whose HTML
-and Markdown outputs are sanitised (a learner's notebook may display any HTML).
+its last output, with the checker's hint. ``write`` also makes a page of it whose HTML is
+sanitised (``clean_html``): a learner's notebook may display any HTML, scripts included.
 """
 
 from __future__ import annotations
@@ -71,6 +71,28 @@ def feedback_notebook(nb, graded, calls: dict[str, list[int]], labels: dict[str,
     return out
 
 
+# What a learner's notebook may show in the feedback page: text, tables, images, links.
+# No scripts, styles, frames, forms or event handlers (nbconvert's own list of tags is
+# too short for a notebook: it would show headings and paragraphs as escaped tags).
+TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd",
+        "del", "details", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3",
+        "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "samp",
+        "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot",
+        "th", "thead", "tr", "u", "ul"}
+ATTRIBUTES = {"*": ["class", "id", "title"], "a": ["href"], "img": ["src", "alt", "width",
+              "height"], "td": ["align", "colspan", "rowspan"], "th": ["align", "colspan",
+                                                                      "rowspan"]}
+
+
+def clean_html(element) -> str:
+    """``element`` (HTML) with every tag and attribute not in TAGS/ATTRIBUTES removed."""
+    import bleach
+
+    text = element.decode() if isinstance(element, bytes) else str(element)
+    return bleach.clean(text, tags=TAGS, attributes=ATTRIBUTES, strip=True,
+                        protocols={"http", "https", "mailto", "data"}, strip_comments=True)
+
+
 def write(nb, path: Path, html: bool = True) -> list[Path]:
     """Write the feedback notebook to ``path`` (.ipynb) and, if ``html``, beside it (.html)."""
     import nbformat
@@ -81,7 +103,7 @@ def write(nb, path: Path, html: bool = True) -> list[Path]:
     if html:
         from nbconvert import HTMLExporter
 
-        exporter = HTMLExporter(sanitize_html=True)
+        exporter = HTMLExporter(sanitize_html=True, filters={"clean_html": clean_html})
         body, _ = exporter.from_notebook_node(nb)
         page = path.with_suffix(".html")
         page.write_text(body, encoding="utf-8")

@@ -211,6 +211,8 @@ def _execute(nb, workdir, answers, checkers, *, kernel, timeout, cell_timeout, l
                                  cleanup_kc=True, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL):
             process = getattr(km.provisioner, "process", None)
+            if process is not None:
+                sandbox.LIVE["pgids"].add(process.pid)  # its own session: pgid == pid
             client.execute_cell(setup, 0)
             errors = [o for o in setup.outputs if o.get("output_type") == "error"]
             if errors:
@@ -253,7 +255,16 @@ def _execute(nb, workdir, answers, checkers, *, kernel, timeout, cell_timeout, l
                 "OutputLimit", f"the cell printed more than {limits.output_mb:g} MB: the rest "
                 "was cut and the cell interrupted"))
         _kill_group(process)
+        if process is not None:
+            sandbox.LIVE["pgids"].discard(process.pid)
         del run_nb.cells[0]  # the grader's setup
+        for ran, source in zip(run_nb.cells, nb.cells, strict=True):
+            ran.source = source.source  # the learner's code, not the routed one
+            if ran.cell_type == "code" and ran.get("execution_count"):
+                ran.execution_count -= 1  # numbered as if the setup had not run
+                for out in ran.outputs:
+                    if out.get("execution_count"):
+                        out.execution_count -= 1
     return run
 
 

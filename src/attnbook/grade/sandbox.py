@@ -112,6 +112,22 @@ def _pids_root() -> Path | None:
     return None
 
 
+# What the grader started and has not cleaned up yet, so that an interrupted grader
+# (Ctrl-C) can kill it all: process group ids, control groups, temporary folders.
+LIVE: dict[str, set] = {"pgids": set(), "groups": set(), "folders": set()}
+
+
+def stop_all() -> None:
+    """Kill every process the grader started and remove its temporary folders."""
+    for pgid in list(LIVE["pgids"]):
+        with contextlib.suppress(OSError):
+            os.killpg(pgid, signal.SIGKILL)
+    for group in list(LIVE["groups"]):
+        kill_group(group)
+    for folder in list(LIVE["folders"]):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def process_group(limits: Limits):
     """A fresh ``pids`` control group of at most ``limits.processes`` tasks (None where
@@ -125,11 +141,14 @@ def process_group(limits: Limits):
             (group / "pids.max").write_text(str(limits.processes))
         except OSError:
             group = None
+    if group is not None:
+        LIVE["groups"].add(group)
     try:
         yield group
     finally:
         if group is not None:
             kill_group(group)
+            LIVE["groups"].discard(group)
 
 
 def kill_group(group: Path) -> None:
