@@ -206,24 +206,49 @@ def figure_problems(fig, tight: bool = True) -> list[str]:
     for ax in fig.axes:
         problems += _unlabelled(fig, ax, texts)
         problems += _unscaled_images(fig, ax)
-        problems += _legend_over_data(ax, renderer, tol)
-    return problems
+    return problems + _legends_over_data(fig, renderer, tol)
+
+
+def _tick_axes(fig) -> dict:
+    """id(tick label) -> a name for its axis, e.g. "the x axis of axes 'loss'"."""
+    names = {}
+    for ax in fig.axes:
+        where = f"axes {ax.get_title()!r}" if ax.get_title() else "an axes"
+        for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                for label in (tick.label1, tick.label2):
+                    names[id(label)] = f"the {name} axis of {where}"
+    return names
 
 
 def _overlaps(texts, renderer, tol) -> list[str]:
+    if not texts:
+        return []
+    ticks = _tick_axes(texts[0].get_figure(root=True))
     corners = [_text_corners(t, renderer) for t in texts]
     lo = np.array([c.min(axis=0) for c in corners]).reshape(-1, 2)
     hi = np.array([c.max(axis=0) for c in corners]).reshape(-1, 2)
-    problems = []
+    problems, crowded = [], {}
     for i in range(len(texts)):
         # axis-aligned boxes first: only pairs that meet there can overlap
         meet = np.all((np.minimum(hi[i], hi[i + 1:]) - np.maximum(lo[i], lo[i + 1:])) > tol,
                       axis=1)
         for j in np.flatnonzero(meet) + i + 1:
             depth = _overlap_depth(corners[i], corners[j])
-            if depth > tol:
-                problems.append(f"text {_describe_text(texts[i])} overlaps text "
-                                f"{_describe_text(texts[j])} (by {depth:.0f} px)")
+            if depth <= tol:
+                continue
+            a, b = texts[i], texts[j]
+            axis = ticks.get(id(a))
+            if axis is not None and axis == ticks.get(id(b)):  # one report per axis
+                crowded.setdefault(axis, []).append((a, b, depth))
+                continue
+            problems.append(f"text {_describe_text(a)} overlaps text {_describe_text(b)} "
+                            f"(by {depth:.0f} px)")
+    for axis, pairs in crowded.items():
+        a, b, depth = max(pairs, key=lambda p: p[2])
+        problems.append(f"tick labels of {axis} overlap ({len(pairs)} pair(s), e.g. "
+                        f"{_describe_text(a)} and {_describe_text(b)} by {depth:.0f} px): "
+                        f"fewer ticks, smaller or rotated labels, or a wider panel")
     return problems
 
 
@@ -350,13 +375,21 @@ def _unscaled_images(fig, ax) -> list[str]:
     return problems
 
 
-def _legend_over_data(ax, renderer, tol) -> list[str]:
-    legend = ax.get_legend()
-    if legend is None or not legend.get_visible():
-        return []
-    box = legend.get_window_extent(renderer).padded(-tol)
-    if box.width <= 0 or box.height <= 0 or not box.overlaps(ax.bbox):
-        return []
+def _legends_over_data(fig, renderer, tol) -> list[str]:
+    problems = []
+    for ax in fig.axes:
+        legends = [ax.get_legend(), *fig.legends]
+        for legend in legends:
+            if legend is not None and legend.get_visible():
+                problems += _legend_over_data(ax, legend, renderer, tol)
+    return problems
+
+
+def _legend_over_data(ax, legend, renderer, tol) -> list[str]:
+    from matplotlib.transforms import Bbox
+    box = Bbox.intersection(legend.get_window_extent(renderer).padded(-tol), ax.bbox)
+    if box is None or box.width <= 0 or box.height <= 0:
+        return []  # the legend is outside these axes
     covered = []
     for line in ax.lines:
         if not line.get_visible() or len(line.get_xydata()) == 0:
@@ -369,9 +402,12 @@ def _legend_over_data(ax, renderer, tol) -> list[str]:
         if hit:
             covered.append(f"line {line.get_label()!r}" if not line.get_label().startswith("_")
                            else "a line")
-    for coll in ax.collections:
+    from matplotlib.collections import PathCollection
+    for coll in ax.collections:  # markers of scatter; fills and meshes are not checked
+        if not isinstance(coll, PathCollection):
+            continue
         offsets = coll.get_offsets()
-        if coll.get_visible() and len(offsets) and coll.get_offset_transform() is not None:
+        if coll.get_visible() and len(offsets):
             if box.count_contains(coll.get_offset_transform().transform(offsets)):
                 covered.append("markers")
     for artist in [*ax.patches, *ax.images]:
@@ -381,7 +417,8 @@ def _legend_over_data(ax, renderer, tol) -> list[str]:
         return []
     covered = list(dict.fromkeys(covered))
     where = f"axes {ax.get_title()!r}" if ax.get_title() else "an axes"
-    return [f"the legend of {where} covers data: " + ", ".join(covered[:4])
+    whose = f"the legend of {where}" if legend is ax.get_legend() else f"a legend over {where}"
+    return [f"{whose} covers data: " + ", ".join(covered[:4])
             + (" ..." if len(covered) > 4 else "")]
 
 

@@ -62,7 +62,7 @@ def test_crowded_tick_labels_fail_and_slanted_ones_that_clear_pass():
     fig, ax = labelled_line()
     ticks = np.arange(0, 2.01, 0.1)
     ax.set_xticks(ticks, [f"{t:.3f}" for t in ticks])
-    assert any("overlaps text" in p for p in figure_problems(fig))
+    one(figure_problems(fig), "tick labels of the x axis of an axes overlap")
     ax.set_xticks(ticks[::4], [f"{t:.3f}" for t in ticks[::4]], rotation=45)
     assert figure_problems(fig) == []
 
@@ -189,3 +189,13 @@ def test_the_standalone_checker_names_the_cells(tmp_path):
     found = check_notebook(path, timeout=120)
     assert [cell for cell, _ in found] == [1, 2], found
     assert all("no colour bar and no stated scale" in p for _, p in found)
+
+
+def test_a_figure_legend_outside_the_axes_passes_and_one_over_them_fails():
+    fig, ax = labelled_line()
+    ax.lines[0].set_label("growth")
+    fig.legend(loc="outside lower center")
+    assert figure_problems(fig) == []
+    fig.legends[0].remove()
+    fig.legend(loc="center")
+    one(figure_problems(fig), "a legend over an axes covers data: line 'growth'")
