@@ -1,12 +1,15 @@
 """Seed study for chapter 10: every training-dependent number the chapter checks.
 
-Runs the chapter's four experiments (ViT on the digits, the pointer network sorting,
-GAT against the mean of neighbours, odd-one-out on digit sets) with the chapter's
-settings on several seeds and writes bench/ch10_seeds.md. The chapter asserts only
-what holds on every seed here.
+Runs the chapter's experiments (ViT on the digits, the same ViT against logistic
+regression and a bag of patches on digits that move, the pointer network sorting, GAT
+against the mean of neighbours, odd-one-out on digit sets) with the chapter's settings
+on several seeds and writes bench/ch10_seeds.md. The chapter asserts only what holds on
+every seed here.
 
     .venv/bin/python bench/ch10_seeds.py            # seeds 0-3
     .venv/bin/python bench/ch10_seeds.py --seeds 6 --only graph
+    ATEN_CPU_CAPABILITY=avx2 .venv/bin/python bench/ch10_seeds.py --seeds 6 --only moving \\
+        --out /tmp/moving_avx2.md
 """
 
 import argparse
@@ -15,6 +18,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
+from torch import nn
 
 from attnbook.data.digits import load_digits_split, make_digit_sets
 from attnbook.data.graphs import make_sbm_graph
@@ -31,6 +36,48 @@ PTR_STEPS, PTR_BATCH, PTR_LEN, PTR_LENGTHS = 600, 64, 10, (5, 10, 20, 40, 80)
 GAT_STEPS, GAT_LR = 100, 0.01
 GAT_GRAPH = dict(num_nodes=800, p_in=0.015, bridge_fraction=0.3, p_bridge=0.03)
 SET_STEPS, SET_BATCH = 600, 32
+MOVE_CANVAS, MOVE_PATCH, MOVE_COPIES, MOVE_STEPS = 16, 4, 4, 1000
+
+
+def train_classifier(model, images, labels, steps, seed):
+    """The chapter's recipe: AdamW, one-cycle learning rate, batches of 64."""
+    opt = torch.optim.AdamW(model.parameters(), lr=VIT_LR, weight_decay=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, VIT_LR, total_steps=steps)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        idx = torch.randint(len(labels), (VIT_BATCH,), generator=g)
+        loss = F.cross_entropy(model(images[idx])[0], labels[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    return model.eval()
+
+
+def place(images, size, generator):
+    """(B, 8, 8) -> (B, size, size): each digit at a random place on a blank canvas."""
+    B, h, w = images.shape
+    canvas = images.new_zeros(B, size, size)
+    rows = torch.randint(size - h + 1, (B,), generator=generator)
+    cols = torch.randint(size - w + 1, (B,), generator=generator)
+    for i in range(B):
+        canvas[i, rows[i]:rows[i] + h, cols[i]:cols[i] + w] = images[i]
+    return canvas
+
+
+class BagOfPatches(nn.Module):
+    """Every patch through the same MLP, then their mean: no attention, no positions."""
+
+    def __init__(self, patch_size, d=64, num_classes=10):
+        super().__init__()
+        self.p = patch_size
+        self.embed = nn.Sequential(nn.Linear(patch_size**2, d), nn.ReLU(), nn.Linear(d, d))
+        self.head = nn.Sequential(nn.ReLU(), nn.Linear(d, d), nn.ReLU(),
+                                  nn.Linear(d, num_classes))
+
+    def forward(self, images):
+        z = self.embed(patchify(images, self.p))  # (B, N, d)
+        return self.head(z.mean(1)), None  # (B, C), no weights
 
 
 def vit(seed: int) -> dict:
@@ -131,7 +178,37 @@ def sets(seed: int) -> dict:
     return out
 
 
-EXPERIMENTS = {"vit": vit, "pointer": pointer, "graph": graph, "sets": sets}
+def moving(seed: int) -> dict:
+    """Digits at random places on a 16 x 16 canvas: logistic regression on the pixels, a
+    bag of patches and the ViT, all trained on the same 4 placements of each digit."""
+    split = load_digits_split()
+    g = torch.Generator().manual_seed(0)
+    train_x = place(split.train_images.repeat(MOVE_COPIES, 1, 1), MOVE_CANVAS, g)
+    train_y = split.train_labels.repeat(MOVE_COPIES)
+    test_x = place(split.test_images, MOVE_CANVAS, torch.Generator().manual_seed(1))
+    test_y = split.test_labels
+    logreg = LogisticRegression(max_iter=2000)
+    logreg.fit(train_x.flatten(1).numpy(), train_y.numpy())
+    out = {"move_logreg_acc": logreg.score(test_x.flatten(1).numpy(), test_y.numpy()),
+           "move_logreg_train": logreg.score(train_x.flatten(1).numpy(), train_y.numpy())}
+    set_seed(seed)
+    vit = ViT(ViTConfig(image_size=MOVE_CANVAS, patch_size=MOVE_PATCH, num_classes=10))
+    set_seed(seed)
+    bag = BagOfPatches(MOVE_PATCH)
+    for name, model in (("vit", vit), ("bag", bag)):
+        train_classifier(model, train_x, train_y, MOVE_STEPS, seed)
+        with torch.no_grad():
+            out[f"move_{name}_acc"] = (model(test_x)[0].argmax(1) == test_y).float().mean().item()
+    with torch.no_grad():
+        _, weights = vit(test_x, need_weights=True)
+    cls = weights[-1][:, :, 0, 1:].mean(1)  # (B, N): the class token's weights on the patches
+    ink = patchify(test_x, MOVE_PATCH).sum(-1) > 0  # (B, N): patches the digit touches
+    out["move_cls_on_ink"] = (cls * ink).sum(1).mean().item()
+    out["move_ink_share"] = ink.float().mean().item()
+    return out
+
+
+EXPERIMENTS = {"moving": moving, "vit": vit, "pointer": pointer, "graph": graph, "sets": sets}
 
 
 def main():
