@@ -181,6 +181,9 @@ BASELINES = {
     A + "env.get_device": lambda: _call(attnbook.env.get_device, prefer="cpu"),
     A + "plotting.show_heatmaps": lambda: _call(attnbook.plotting.show_heatmaps,
                                                 weights=_weights(), ncols=1),
+    A + "plotting.state_scale": lambda: _call(attnbook.plotting.state_scale,
+                                              image=plt.imshow(np.eye(2)),
+                                              where="values written in the caption"),
     A + "train.train_steps": lambda: _call(attnbook.train.train_steps,
                                            step=lambda i: {"loss": 1.0 / (i + 1)},
                                            num_steps=3, progress=False),
@@ -1097,6 +1100,8 @@ def test_random_tensors_are_answered_or_refused_in_words():
 LEGITIMATE_OPTION_VALUES = {
     (A + "shapes.check_positive_int", "minimum"): "a bound to compare with, not a size: "
                                                    "-1 or 2.5 are meaningful bounds",
+    (A + "shapes.check_distribution", "dim"): "an axis: -1 is the last one",
+    (A + "shapes.check_log_probs", "dim"): "an axis: -1 is the last one",
 }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.cm import ScalarMappable
 
 from attnbook.shapes import check_number, check_positive_int
 
@@ -98,6 +99,9 @@ def state_scale(image, where: str):
     colour bar: ``where`` in words ("values written in the caption", "a picture: dark is
     ink"). Stored as the image's ``gid``, which the book's figure checks read. Returns
     ``image``."""
+    if not isinstance(image, ScalarMappable):
+        raise TypeError(f"image should be what imshow, matshow or pcolormesh returned (a "
+                        f"colour-mapped artist), got {type(image).__name__}")
     if not isinstance(where, str) or not where.strip():
         raise ValueError(f"where should say in words where the scale is stated, got {where!r}")
     image.set_gid(f"scale: {where}")

@@ -265,6 +265,9 @@ def check_tokens(tokens, vocab_size: int, max_len: int, name: str = "tokens") ->
         raise TypeError(f"{name} should hold integer token ids, got dtype {tokens.dtype}; "
                         f"convert it with {name}.long()")
     check_shape(tokens, ("B", None), name)
+    if tokens.shape[1] == 0:
+        raise ValueError(f"{name} has no positions (shape {tuple(tokens.shape)}): attention "
+                         f"needs at least one token per sequence")
     if tokens.shape[1] > max_len:
         raise ValueError(f"{name} has {tokens.shape[1]} positions, but the positional table "
                          f"has only max_len = {max_len}: build the model with a larger max_len")
@@ -326,10 +329,10 @@ def _check_config(cfg, cls, example: str, sizes: tuple[str, ...], vocabs: tuple[
 
 def _check_prefixes(prefixes, vocab_size: int, max_len: int) -> None:
     """prefixes (N, t) with t >= 1: what a search hands a next-token function."""
-    check_tokens(prefixes, vocab_size, max_len, "prefixes")
-    if prefixes.shape[1] == 0:
+    if isinstance(prefixes, torch.Tensor) and prefixes.ndim == 2 and prefixes.shape[1] == 0:
         raise ValueError("prefixes have no tokens (shape (N, 0)): each prefix starts "
                          "with <bos>")
+    check_tokens(prefixes, vocab_size, max_len, "prefixes")
 
 
 class Transformer(nn.Module):
