@@ -69,9 +69,12 @@ test-unit: $(STAMP)
 # Every notebook, solutions included, top to bottom; outputs are not compared (lax).
 # One notebook per worker (--dist loadfile: nbval's cells share the notebook's kernel),
 # the longest first (as `execute` orders them), on the other instruction set
-# (NBVAL_CPU_CAPABILITY above).
+# (NBVAL_CPU_CAPABILITY above). Every figure is checked as it is shown, and one that does
+# not read at page width fails its cell (tests/figure_checks.py, which each kernel loads
+# through tests/figure_hook.py).
 test-notebooks: $(STAMP)
-	ATEN_CPU_CAPABILITY=$(NBVAL_CPU_CAPABILITY) $(BIN)/python -m pytest -q --nbval-lax \
+	ATEN_CPU_CAPABILITY=$(NBVAL_CPU_CAPABILITY) ATTNBOOK_CHECK_FIGURES=raise \
+	  PYTHONSTARTUP=$(CURDIR)/tests/figure_hook.py $(BIN)/python -m pytest -q --nbval-lax \
 	  --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider \
 	  -n $(JOBS) --dist loadfile --no-loadscope-reorder \
 	  $$($(BIN)/python book/_ext/execute_notebooks.py --order $(NOTEBOOKS)/*.ipynb \
