@@ -1,4 +1,5 @@
-"""A catalogue of wrong answers of the kinds learners write, for the checkers of chapters 1-6.
+"""A catalogue of wrong answers of the kinds learners write, for the checkers of chapters 1-12
+(those of chapters 7-12 are in ``wrong_answers_ch07_12.py``).
 
 Each entry is a plausible wrong implementation, written here (not taken from the checkers'
 own ``Mistake`` implementations), with what the checker must say about it: the mistake's
@@ -9,6 +10,7 @@ prints the measurement: how many are accepted, how many refusals name the mistak
 structural fault, and which ones say only where the values differ.
 """
 
+import importlib
 import math
 import re
 import sys
@@ -18,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import wrong_answers_ch07_12
 
 from attnbook.exercises import ExerciseError, ch01, ch02, ch03, ch04, ch05, ch06, ch11, ch12
 
@@ -28,7 +31,8 @@ STRUCTURAL = re.compile(
     r"returned None|shape|dtype|boolean|a bool|whole number|NumPy|you returned a (list|tuple|"
     r"float|dict)|return values|transposed|extra dimension|axis|axes|in place|nan at|inf at|"
     r"sums? to|times [-\d.e]+ everywhere|plus [-\d.e]+ everywhere|sign flipped|0 everywhere|"
-    r"off by one|opposite mask|raised .* — |different sample each time|no gradient")
+    r"off by one|opposite mask|raised .* — |different sample each time|no gradient|"
+    r"carries a gradient|another order")
 
 
 # ---------------------------------------------------------------- helpers written as a learner
@@ -314,7 +318,7 @@ CATALOGUE = [
     # chapter 1: bilinear scores with keys as columns
     (C1.check_bilinear_scores, "W.T", lambda Q, Kc, W: Q @ W.T @ Kc, NAMED + "W transposed"),
     (C1.check_bilinear_scores, "einsum with W's letters swapped",
-     lambda Q, Kc, W: torch.einsum("btq,kq,bks->bts", Q, W, Kc), r"W transposed|raised"),
+     lambda Q, Kc, W: torch.einsum("btq,kq,bks->bts", Q, W, Kc), NAMED + "W transposed"),
     (C1.check_bilinear_scores, "keys transposed again",
      lambda Q, Kc, W: Q @ W @ Kc.mT, NAMED + "transposed the stored keys again"),
     (C1.check_bilinear_scores, "no W", lambda Q, Kc, W: torch.bmm(Q, Kc), NAMED + "left out W"),
@@ -344,7 +348,8 @@ CATALOGUE = [
      lambda s, k: torch.logsumexp(s.masked_fill(~k, -math.inf), -1, keepdim=True),
      "extra dimension"),
     (C2.check_masked_logsumexp, "over the queries",
-     lambda s, k: torch.logsumexp(s.masked_fill(~k, -math.inf), 0), r"shape|entries differ"),
+     lambda s, k: torch.logsumexp(s.masked_fill(~k, -math.inf), 0),
+     NAMED + "logsumexp over the wrong axis"),
     # chapter 2: temperature for a top weight
     (C2.check_temperature_for_top_weight, "bisection as for the entropy",
      lambda s, t: _bisect_top(s, t, flip=True), NAMED + "moved the wrong end"),
@@ -379,7 +384,7 @@ CATALOGUE = [
                    @ v[..., None])(torch.softmax(z, -1)), "extra dimension"),
     (C2.check_softmax_jvp, "naive softmax",
      lambda z, v: (lambda p: p * (v - (p * v).sum(-1, keepdim=True)))(
-         z.exp() / z.exp().sum(-1, keepdim=True)), r"nan at"),
+         z.exp() / z.exp().sum(-1, keepdim=True)), NAMED + "exp without subtracting"),
     (C2.check_softmax_jvp, "changed v in place", _in_place_jvp, "changed its input `v` in place"),
     # chapter 2: Jensen-Shannon divergence
     (C2.check_js_divergence, "KL(P || Q)", lambda P, Q: _kl2(P, Q), NAMED + "KL\\(P"),
@@ -449,7 +454,7 @@ CATALOGUE = [
      lambda dots, n, s: torch.softmax((dots - n / 2) / (2 * s**2), -1), NAMED + "2 sigma"),
     (C3.check_weights_from_dots, "naive exp",
      lambda dots, n, s: (lambda e: e / e.sum(-1, keepdim=True))(((dots - n / 2) / s**2).exp()),
-     r"nan at|inf at"),
+     r"nan at.*\n.*This looks like: (exp without|.*inf / inf)"),
     (C3.check_weights_from_dots, "dim 0",
      lambda dots, n, s: torch.softmax((dots - n / 2) / s**2, 0), NAMED + "wrong axis"),
     (C3.check_weights_from_dots, "norms along the rows",
@@ -522,7 +527,7 @@ CATALOGUE = [
     (C4.check_fixed_scaled_attention, "-inf fill",
      lambda q, k, v, n: _learner_fixed(q, k, v, n, fill=-math.inf), r"nan at"),
     (C4.check_fixed_scaled_attention, "swapped outputs",
-     lambda q, k, v, n: _learner_fixed(q, k, v, n)[::-1], "shape"),
+     lambda q, k, v, n: _learner_fixed(q, k, v, n)[::-1], r"another order"),
     (C4.check_fixed_scaled_attention, "scaled by sqrt(d_v)",
      lambda q, k, v, n: _learner_fixed(q, k, v, n, scale=lambda d: v.shape[-1] ** 0.5),
      r"entries differ|This looks like"),
@@ -600,7 +605,7 @@ CATALOGUE = [
     (C6.check_dot_bahdanau_step, "naive exp",
      lambda *a: _learner_dot_step(*a, naive=True), r"nan at|inf at"),
     (C6.check_dot_bahdanau_step, "outputs in another order",
-     lambda *a: _learner_dot_step(*a, ret=(1, 0, 2)), "shape"),
+     lambda *a: _learner_dot_step(*a, ret=(1, 0, 2)), r"another order|shape"),
     # chapter 6: corpus clipped precision
     (C6.check_corpus_precision, "not clipped",
      lambda h, r, n: _learner_corpus(h, r, n, clip=None), NAMED + "not clipped"),
@@ -770,7 +775,7 @@ CATALOGUE += [
     (ch11.check_window_tile, "positions of the tile, not of the sequence",
      lambda *a: _learner_tile(*a, offsets=False), NAMED + "inside the tile"),
     (ch11.check_window_tile, "no guard for a hidden row",
-     lambda *a: _learner_tile(*a, guard=False), r"nan"),
+     lambda *a: _learner_tile(*a, guard=False), NAMED + "nan for a query that sees no key"),
     (ch11.check_append_kv, "torch.cat(..., dim=1)",
      lambda c, kp, g: torch.cat([c, kp.view(kp.shape[0], kp.shape[1], g, -1)
                                  .permute(0, 2, 1, 3)], dim=1), NAMED + "head axis"),
@@ -782,6 +787,142 @@ CATALOGUE += [
     (ch11.check_decayed_linear_attention, "no feature map",
      lambda q, k, v, g: _learner_decay(q, k, v, g, phi=False), NAMED + "feature map"),
 ]
+
+# more of chapters 1-6: axes, in-place edits of token lists, the issue-27 misnamings
+
+
+def _two_point_sigma(q, x, p):
+    d = (x - q).abs().sort().values  # the two nearest points, as for two points
+    return math.sqrt(float(d[1] ** 2 - d[0] ** 2) / (2 * math.log(p / (1 - p))))
+
+
+def _unk_in_place(hyps, refs, n):
+    vocab = {w for rs in refs for r in rs for w in r}
+    for h in hyps:
+        for i, w in enumerate(h):
+            if w not in vocab:
+                h[i] = "<unk>"  # an unknown word matches nothing anyway
+    return _learner_corpus(hyps, refs, n)
+
+
+def _masked_scores(q, k, v, keep, dim=-1, scale=None):
+    s = q @ k.transpose(1, 2) / (scale or math.sqrt(q.shape[-1]))
+    w = torch.softmax(s.masked_fill(~keep, -1e9), dim) * keep
+    return w @ v, w
+
+
+def _pad_keep(q, k, ql, kl):
+    T, S = q.shape[1], k.shape[1]
+    return (torch.arange(T)[None, :, None] < ql[:, None, None]) & (
+        torch.arange(S)[None, None, :] < kl[:, None, None])
+
+
+CATALOGUE += [
+    (C1.check_top_k_keys, "sorted over the queries",
+     lambda Q, K, k: torch.sort(Q @ K.mT, dim=1, descending=True, stable=True).indices[..., :k],
+     NAMED + "sort over the wrong axis"),
+    (C1.check_top_k_keys, "argsort of the negated scores over dim 1",
+     lambda Q, K, k: torch.argsort(-(Q @ K.mT), dim=1, stable=True)[..., :k],
+     NAMED + "sort over the wrong axis"),
+    (C2.check_temperature_for_top_weight, "returned log tau",
+     lambda s, t: math.log(_bisect_top(s, t)), NAMED + "returned log tau"),
+    (C2.check_temperature_for_top_weight, "exp without the maximum in float32",
+     lambda s, t: _bisect_top_naive(s, t), NAMED + "exp overflowed during the search"),
+    (C2.check_softmax_jvp, "softmax over the rows",
+     lambda z, v: (lambda p: p * (v - (p * v).sum(-1, keepdim=True)))(torch.softmax(z, 0)),
+     NAMED + "softmax over the wrong axis"),
+    (C2.check_masked_logsumexp, "log of a masked softmax's normaliser, no shift",
+     lambda s, k: torch.log(torch.where(k, s.exp(), 0.0).sum(-1)),
+     NAMED + "(no max-subtraction|exp without subtracting)"),
+    (C3.check_half_weight_bandwidth, "the two-point closed form everywhere",
+     _two_point_sigma, r"division by zero.*denominator"),
+    (C3.check_weights_from_dots, "normalised over the keys' norms axis",
+     lambda dots, n, s: torch.softmax((dots - n / 2) / s**2, 0), NAMED + "wrong axis"),
+    (C4.check_padded_attention, "softmax over the queries",
+     lambda q, k, v, ql, kl: _masked_scores(q, k, v, _pad_keep(q, k, ql, kl), dim=1),
+     NAMED + "softmax over the wrong axis"),
+    (C4.check_keep_mask_attention, "softmax over the queries",
+     lambda q, k, v, m: _masked_scores(q, k, v, m == 1, dim=1),
+     NAMED + "softmax over the wrong axis"),
+    (C4.check_fixed_scaled_attention, "softmax over the batch",
+     lambda q, k, v, n: _masked_scores(q, k, v, (torch.arange(k.shape[1]) < n[:, None])[:, None],
+                                       dim=0), NAMED + "softmax over the wrong axis"),
+    (C5.check_gumbel_top_k, "top-k over the batch",
+     lambda lg, u, k: torch.topk(lg - torch.log(-torch.log(u)), k, dim=0).indices,
+     NAMED + "topk over the wrong axis|shape"),
+    (C5.check_local_m_weights, "softmax over the steps",
+     lambda s, D: torch.softmax(s.masked_fill(~_local_inside(s, D), -math.inf), 1),
+     NAMED + "softmax over the wrong axis"),
+    (C6.check_corpus_precision, "unknown words replaced in place", _unk_in_place,
+     "changed its input `hypotheses` in place"),
+    (C1.check_safe_cosine, "F.cosine_similarity with eps=0",
+     lambda Q, K: F.cosine_similarity(Q[:, None], K[None], dim=-1, eps=0.0),
+     r"nan at|This looks like"),
+    (C1.check_top_k_keys, "values and indices", lambda Q, K, k: torch.sort(
+        Q @ K.mT, dim=-1, descending=True, stable=True)[:2], r"you returned a tuple|shape"),
+    (C2.check_masked_logsumexp, "fill by arithmetic with -1e9",
+     lambda s, k: torch.logsumexp(s * k + (~k) * -1e9, -1), NAMED + "large negative number"),
+    (C2.check_js_divergence, "F.kl_div against the mixture (nats)",
+     lambda P, Q: (F.kl_div(((P + Q) / 2).log(), P, reduction="none").sum(-1)
+                   + F.kl_div(((P + Q) / 2).log(), Q, reduction="none").sum(-1)) / 2,
+     r"times 0.6931 everywhere|" + NAMED + "nats instead of bits"),
+    (C2.check_js_divergence, "averaged over the keys, not summed",
+     lambda P, Q: _js_learner(P, Q) / P.shape[-1], r"differ|This looks like"),
+    (C3.check_nw_vector, "cdist divided by sigma once",
+     lambda q, x, y, s: torch.softmax(-((q[:, None] - x) ** 2 / s).sum(-1) / 2, -1) @ y,
+     NAMED + "divided by sigma, not"),
+    (C3.check_nw_vector, "the mean of y", lambda q, x, y, s: y.mean().expand(q.shape[0]),
+     r"differ"),
+    (C4.check_sliding_window_mask, "|i - j| < w",
+     lambda T, w: (torch.arange(T)[:, None] - torch.arange(T)[None]).abs() < w,
+     NAMED + "one too narrow"),
+    (C4.check_sliding_window_mask, "0/1 floats",
+     lambda T, w: ((torch.arange(T)[:, None] - torch.arange(T)[None]).abs() <= w).float(),
+     r"boolean"),
+    (C4.check_keep_mask_attention, "-inf where keep is 0",
+     lambda q, k, v, m: (lambda w: (w @ v, w))(torch.softmax(
+         (q @ k.transpose(1, 2) / math.sqrt(q.shape[-1])).masked_fill(m == 0, -math.inf), -1)),
+     r"nan at|This looks like"),
+    (C5.check_local_m_weights, "half-width D + 1",
+     lambda s, D: _learner_local_m(s, D, half=D + 1), r"differ|This looks like|raised"),
+    (C6.check_corpus_precision, "the corpus as one long sentence",
+     lambda h, r, n: _learner_corpus([sum(h, [])], [[sum((rs[0] for rs in r), [])]], n),
+     r"differ|you have|This looks like"),
+    (C6.check_attention_aer, "links from the source side (argmax over targets)",
+     lambda w, T, S, s, p: 1 - (len({(int(w[:T, j].argmax()), j) for j in range(S)} & s)
+                                + len({(int(w[:T, j].argmax()), j) for j in range(S)} & p))
+     / (S + len(s)), r"you have|This looks like"),
+    (C5.check_gumbel_top_k, "noise added to the probabilities",
+     lambda lg, u, k: torch.topk(torch.softmax(lg, -1) - torch.log(-torch.log(u)), k,
+                                 dim=-1).indices, r"differ|This looks like"),
+    (C5.check_gumbel_top_k, "indices as a list",
+     lambda lg, u, k: torch.topk(lg - torch.log(-torch.log(u)), k, dim=-1).indices.tolist(),
+     r"you returned a list"),
+    (C3.check_half_weight_bandwidth, "a search on sigma^2, returned as it is",
+     lambda q, x, p: _learner_half(q, x, p) ** 2, NAMED + r"returned sigma\^2"),
+    (C6.check_dot_bahdanau_step, "softmax over the batch",
+     lambda *a: _learner_dot_step(*a, dim=0), NAMED + "softmax over the batch axis"),
+]
+
+
+def _local_inside(scores, D):
+    T, S = scores.shape[1:]
+    start = (torch.arange(T) - D).clamp(0, S - 2 * D - 1)
+    off = torch.arange(S)[None] - start[:, None]
+    return (off >= 0) & (off <= 2 * D)
+
+
+def _bisect_top_naive(scores, target, lo=1e-4, hi=1e4, steps=70):
+    s = scores.float()
+    for _ in range(steps):
+        mid = math.sqrt(lo * hi)
+        e = torch.exp(s / mid)
+        if float((e / e.sum()).max()) > target:
+            lo = mid
+        else:
+            hi = mid
+    return math.sqrt(lo * hi)
+
 
 # Wrong answers that only the cases at the edges and extremes catch: each must be refused on
 # the case named (a label fragment), so that case is what stands between it and a ✓.
@@ -832,6 +973,10 @@ REGIMES = [
 ]
 
 
+CATALOGUE += wrong_answers_ch07_12.CATALOGUE
+REGIMES += wrong_answers_ch07_12.REGIMES
+
+
 @pytest.mark.parametrize("what, check, answer, case", REGIMES, ids=[r[0] for r in REGIMES])
 def test_a_wrong_answer_of_each_regime_is_caught_by_its_edge_case(what, check, answer, case):
     message = refusal(check, answer)
@@ -857,15 +1002,20 @@ def test_a_learners_wrong_answer_is_refused_and_explained(check, what, answer, s
     message = refusal(check, answer)
     assert message is not None, f"accepted: {what}"
     assert re.search(says, message), message
+    # not misleading: a refusal names a mistake only where one was planted
+    assert "This looks like: " not in message or "This looks" in says, message
 
 
-def test_the_catalogue_is_large_and_covers_every_checker_of_chapters_1_to_6():
-    assert len(CATALOGUE) >= 100
-    covered = {check for check, *_ in CATALOGUE}
-    for module in (ch01, ch02, ch03, ch04, ch05, ch06):
-        for name in dir(module):
-            if name.startswith("check_") and name != "check_function":
-                assert getattr(module, name) in covered, name
+def test_the_catalogue_is_large_and_covers_every_checker_several_times():
+    counts = Counter(check for check, *_ in CATALOGUE)
+    modules = [importlib.import_module(f"attnbook.exercises.ch{n:02d}") for n in range(1, 13)]
+    checkers = [fn for module in modules for name, fn in vars(module).items()
+                if name.startswith("check_") and getattr(fn, "__module__", "") ==
+                module.__name__]
+    assert len(checkers) >= 45
+    assert len(CATALOGUE) >= 400
+    for check in checkers:
+        assert counts[check] >= 4, f"{check.__module__}.{check.__name__}: {counts[check]}"
 
 
 def test_at_least_90_percent_of_refusals_name_the_mistake_or_the_structural_fault():
@@ -893,6 +1043,11 @@ def measure() -> None:
           f"{named} name the mistake, {structural} name a structural fault "
           f"({100 * (named + structural) / max(refused, 1):.1f}%), {len(bare)} say only where "
           "the values differ")
+    for part, chapters in (("chapters 1-6", range(1, 7)), ("chapters 7-12", range(7, 13))):
+        labels = [label for label in IDS if int(label[2:4]) in chapters]
+        values_only = sum(label in labels for label, _ in bare)
+        print(f"  {part}: {len(labels)} wrong answers, "
+              f"{100 * (len(labels) - values_only) / len(labels):.1f}% specific")
     for label in accepted:
         print("ACCEPTED:", label)
     for label, message in bare:

@@ -320,6 +320,14 @@ def _decay_normaliser_not_decayed(q, k, v, gamma):
     return torch.stack(out, 1)
 
 
+def _decay_not_causal(q, k, v, gamma):
+    fq, fk = F.elu(q) + 1, F.elu(k) + 1
+    t = torch.arange(q.shape[1])
+    fade = gamma ** (t[:, None] - t[None, :]).to(q.dtype)  # no mask: the future too
+    a = (fq @ fk.transpose(1, 2)) * fade
+    return (a @ v) / a.sum(-1, keepdim=True)
+
+
 def _decay_ignored(q, k, v, gamma):
     return decayed_linear_attention_reference(q, k, v, 1.0)
 
@@ -352,6 +360,10 @@ DECAY_MISTAKES = [
             "the weights of the past fade by gamma in the numerator; they must fade in the "
             "normaliser z too (z_t = gamma z_{t-1} + phi(k_t)), or the outputs shrink "
             "towards 0 instead of being a weighted mean.", wrong=_decay_normaliser_not_decayed),
+    Mistake("not causal: the future is seen",
+            "position t may only read the tokens up to t: the recurrence does that by "
+            "itself; a matrix form needs the weights of later tokens set to 0.",
+            wrong=_decay_not_causal),
     Mistake("decay ignored",
             "multiply the state and the normaliser by gamma before adding the new key: "
             "S_t = gamma S_{t-1} + phi(k_t) v_t^T.", wrong=_decay_ignored),

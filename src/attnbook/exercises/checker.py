@@ -59,6 +59,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from attnbook import attention as _attention
+
 FULL_TRACEBACK_ENV = "ATTNBOOK_FULL_TRACEBACK"
 
 
@@ -645,6 +647,11 @@ def make_compare(atol: float = 1e-5, rtol: float = 1e-4,
             for i, (g, e) in enumerate(zip(got, expected, strict=True)):
                 problem = compare(g, e)
                 if problem is not None:
+                    order = _order_of(got, expected, compare)
+                    if order is not None:
+                        return Problem("your return values are the right ones in another "
+                                       f"order: yours are the answer's values {order} (return "
+                                       "them in the order the exercise asks)", "type")
                     return problem.inside(i)
             return None
         try:
@@ -654,6 +661,19 @@ def make_compare(atol: float = 1e-5, rtol: float = 1e-4,
                            f"answer ({_type_name(expected)})", "type")
 
     return compare
+
+
+def _order_of(got, expected, compare) -> tuple | None:
+    """The order ``p`` with got[i] equal to expected[p[i]] for every i, if there is one
+    other than the identity."""
+    n = len(got)
+    if n > 6:
+        return None
+    same = [[compare(got[i], expected[j]) is None for j in range(n)] for i in range(n)]
+    for perm in itertools.permutations(range(n)):
+        if perm != tuple(range(n)) and all(same[i][j] for i, j in enumerate(perm)):
+            return perm
+    return None
 
 
 def _is_token_list(x) -> bool:
@@ -925,7 +945,7 @@ def _explain(exercise, label, problem, got, expected, failed, cases, mistakes, c
     if found is None and reference is not None:  # then the mistakes every checker knows
         found = _matching_mistake(got, expected, failed, cases,
                                   derived_mistakes(reference, cases[failed]), compare, run,
-                                  run_reference, probe)
+                                  run_reference, probe, unique=True)
     if found is not None:
         named, with_nan = found
         note = f" {_NAN_NOTE}" if with_nan else ""
@@ -969,7 +989,7 @@ def _agrees(compare, answer, wrong) -> tuple[bool, bool]:
 
 
 def _matching_mistake(got, expected, failed, cases, mistakes, compare, run, run_reference,
-                      probe):
+                      probe, unique=False):
     """The mistake the answer really shows (see ``Mistake``) and whether the answer has nan
     where the mistake gives 0 (a -inf fill on top of it), or None.
 
@@ -977,10 +997,11 @@ def _matching_mistake(got, expected, failed, cases, mistakes, compare, run, run_
     implementation differs from the right answer (and on the failing case), and that
     explain more of the answer's failing cases than they leave unexplained, the one that
     leaves the fewest unexplained is named; failing that, the
-    first ``detect=`` recogniser that fires on the failing case.
+    first ``detect=`` recogniser that fires on the failing case. With ``unique``, two
+    mistakes that explain the answer equally well are a guess: neither is named.
     """
     answers = references = None
-    best, best_score, best_nan = None, None, False
+    best, best_score, best_nan, tied = None, None, False, False
     order_of_cases = [failed] + [i for i in range(len(cases)) if i != failed]
     for order, mistake in enumerate(mistakes):
         if mistake.detect is not None:
@@ -991,6 +1012,10 @@ def _matching_mistake(got, expected, failed, cases, mistakes, compare, run, run_
         wrong = probe(mistake.wrong) if probe else mistake.wrong
         explained = unexplained = 0
         with_nan = False
+        # the mistakes every checker knows rerun the reference with one torch function
+        # changed, which may differ from the reader's code on an edge row (a fully masked
+        # one): a case they do not explain counts against them instead of ruling them out
+        loose = getattr(mistake, "loose", False)
         for i in order_of_cases:
             ok, w = _run_quietly(wrong, cases[i])
             if not (ok and answers[i][0] and references[i][0]):
@@ -1007,16 +1032,21 @@ def _matching_mistake(got, expected, failed, cases, mistakes, compare, run, run_
                 unexplained += _safe_compare(compare, answers[i][1], references[i][1]) is not None
                 continue
             if not agrees:
+                if loose:
+                    unexplained += 1
+                    continue
                 explained = 0
                 break
             explained += 1
             with_nan |= nan_read
-        if explained > unexplained:
+        if explained > (2 * unexplained if loose else unexplained):
             score = (unexplained, -explained, order)
-            if best_score is None or score < best_score:
-                best, best_score, best_nan = mistake, score, with_nan
+            if unique and best_score is not None and score[:2] == best_score[:2]:
+                tied = True
+            elif best_score is None or score < best_score:
+                best, best_score, best_nan, tied = mistake, score, with_nan, False
     if best is not None:
-        return best, best_nan
+        return None if unique and tied else (best, best_nan)
     for mistake in mistakes:  # then the recognisers that test the failing case's output
         if mistake.detect is not None and mistake.matches(got, expected, cases[failed],
                                                           compare):
@@ -1043,7 +1073,10 @@ _FAMILIES = {  # (owner, name, position of dim after the input, default dim)
                 (torch.nn.functional, "softmax", 0, None),
                 (torch.nn.functional, "log_softmax", 0, None),
                 (torch.Tensor, "softmax", 0, None), (torch.Tensor, "log_softmax", 0, None),
-                (torch, "logsumexp", 0, None), (torch.Tensor, "logsumexp", 0, None)],
+                (torch, "logsumexp", 0, None), (torch.Tensor, "logsumexp", 0, None),
+                # the book's masked softmax, changed as a reader's own would be (no mending
+                # of rows with nothing to attend to, which only the last axis has)
+                (_attention, "_masked_softmax", None, -1)],
     "sort": [(torch, "sort", 0, -1), (torch, "argsort", 0, -1), (torch, "topk", 1, -1),
              (torch.Tensor, "sort", 0, -1), (torch.Tensor, "argsort", 0, -1),
              (torch.Tensor, "topk", 1, -1)],
@@ -1087,6 +1120,18 @@ def _with_dim(change: Callable):
     as its axis (d counted from 0) when that is not None."""
 
     def make(original, name, pos, default):
+        if name == "_masked_softmax":
+            def masked(scores, keep):
+                new = change("softmax", scores.dim() - 1, scores.dim())
+                if new is None:
+                    return original(scores, keep)
+                low = torch.finfo(scores.dtype).min
+                filled = scores if keep is None else scores.masked_fill(~keep, low)
+                weights = torch.softmax(filled, dim=new)
+                return weights if keep is None else weights.masked_fill(~keep, 0.0)
+
+            return masked
+
         def call(x, *args, **kwargs):
             args = list(args)
             dim = kwargs.get("dim", args[pos] if len(args) > pos else default)
@@ -1106,6 +1151,12 @@ def _with_dim(change: Callable):
 
 def _naive(original, name, pos, default):
     """exp without subtracting the maximum, as a first softmax is often written."""
+    if name == "_masked_softmax":
+        def masked(scores, keep):
+            e = scores.exp() if keep is None else scores.exp().masked_fill(~keep, 0.0)
+            return e / e.sum(-1, keepdim=True)
+
+        return masked
 
     def call(x, *args, **kwargs):
         args = list(args)
@@ -1121,6 +1172,19 @@ def _naive(original, name, pos, default):
             return x - e.sum(dim, keepdim=True).log()
         keepdim = kwargs.get("keepdim", args[pos + 1] if len(args) > pos + 1 else False)
         return e.sum(dim, keepdim=bool(keepdim)).log()  # logsumexp
+
+    return call
+
+
+def _log_of_softmax(original, name, pos, default):
+    """log(softmax(z)) for log_softmax(z): -inf where a probability underflows to 0."""
+    if name != "log_softmax":
+        return original
+
+    def call(x, *args, **kwargs):
+        args = list(args)
+        dim = kwargs.pop("dim", args[pos] if len(args) > pos else default)
+        return torch.softmax(x, dim=dim).log()
 
     return call
 
@@ -1187,6 +1251,7 @@ def derived_mistakes(reference: Callable, case: Case) -> list[Mistake]:
                         f"dim={target}.")
             mistakes.append(Mistake(f"{what} over the wrong axis (dim={target})", hint,
                                     wrong=_run_patched(reference, family, _with_dim(change))))
+            mistakes[-1].loose = True
         if family == "softmax":
             mistakes.append(Mistake(
                 "exp without subtracting the maximum (overflow)",
@@ -1195,6 +1260,14 @@ def derived_mistakes(reference: Callable, case: Case) -> list[Mistake]:
                 "softmax(z) = exp(z - max z) / sum exp(z - max z), or use torch.softmax, "
                 "torch.log_softmax or torch.logsumexp, which do.",
                 wrong=_run_patched(reference, "softmax", _naive)))
+            mistakes[-1].loose = True
+            if "log_softmax" in names:
+                mistakes.append(Mistake(
+                    "log(softmax(z)) instead of log_softmax(z)",
+                    "where the logits are far apart a probability underflows to 0 and its log "
+                    "is -inf; log_softmax computes z - logsumexp(z) and stays finite.",
+                    wrong=_run_patched(reference, "softmax", _log_of_softmax)))
+                mistakes[-1].loose = True
     return mistakes
 
 
