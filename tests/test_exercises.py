@@ -3,9 +3,10 @@
 Discovers every ``check_*`` function in ``attnbook.exercises.chNN``, so a new chapter's
 checkers are covered without a line here: an untouched stub is "not attempted yet"; the
 reference passes; generic wrong answers built from the reference (None, transposed, an
-extra dimension, the wrong dtype, an input changed in place) are refused with a message
-that names the structural fault; and every mistake with an implementation is named when
-that implementation is the answer. What else each checker accepts and names is tested
+extra dimension, the wrong dtype, an input changed in place, a result cut from the
+gradient, a softmax without max-subtraction, a softmax or sort over another axis) are
+refused with a message that names the fault; and every mistake with an implementation
+is named when that implementation is the answer. What else each checker accepts and names is tested
 per chapter, in ``tests/test_exercises_chNN.py``.
 """
 
@@ -68,7 +69,9 @@ def test_every_checker_has_several_cases_and_names_two_mistakes(name, check):
 @pytest.mark.parametrize("name, check, wrong", GENERIC,
                          ids=[f"{name}-{wrong.kind}" for name, _, wrong in GENERIC])
 def test_a_generic_wrong_answer_is_refused_with_a_structural_message(name, check, wrong):
-    """None, transposed, an extra dimension, the wrong dtype, an input changed in place."""
+    """None, transposed, an extra dimension, the wrong dtype, an input changed in place,
+    no gradient, an exp without the maximum (so every softmax meets scores above exp's
+    overflow), a softmax or sort over another axis (named in every checker)."""
     if wrong.fn is None:
         pytest.skip(f"{name}: {wrong.kind}: {wrong.skip}")
     with pytest.raises(ExerciseError, match=wrong.message) as info:

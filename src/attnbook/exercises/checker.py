@@ -5,7 +5,8 @@ Every checker gets these properties from the framework (tested once for all chec
 ``tests/test_exercises.py``):
 
 - **Inputs changed in place are refused.** The reader's function gets its own copy of
-  each case's arguments; after the call the copy is compared with the original, and a
+  each case's arguments; after the call the copy is compared with the original (inside
+  lists, tuples and dicts too, down to a replaced token of a token list), and a
   change is reported by the parameter's name ("your function changed its input `scores`
   in place"). The reference always sees the untouched inputs.
 - **Types are compared strictly where they matter** (the policy, in words):
@@ -20,17 +21,33 @@ Every checker gets these properties from the framework (tested once for all chec
     differently;
   * where a single number is expected, a Python int or float, a NumPy scalar or a
     0-dim tensor is accepted (``1`` equals ``1.0``), a bool is not; where an index
-    (a Python int) is expected, a float is refused.
+    (a Python int) is expected, a float is refused;
+  * where the reference returns a tensor that carries a gradient (a loss on inputs
+    that require one), a Python number or a detached tensor is refused.
 
 - **Shapes are diagnosed before values**: transposed, an extra or a missing dimension of
-  size 1, the right numbers arranged differently.
+  size 1, the right numbers with their axes in another order (``yours.permute(...)``),
+  the right return values in another order. A reading that may be chance on one case
+  (a square result equal to the answer transposed) is given only if every case agrees.
 - **A named mistake is only named when it really matches**: the reader's answer must
   equal the mistaken implementation on every case where that implementation gives a
   finite answer, and on at least one case where the mistake differs from the right
   answer. A ``detect=`` recogniser must not fire on the right answer itself.
 - **A failing case is described**: which case, the first differing element, and where
   possible a structural fault (rows that do not sum to 1, the wrong axis, a constant
-  factor or shift, a flipped sign, nan from overflow).
+  factor or shift, a flipped sign, nan from overflow). An exception in the reader's
+  code is quoted with the reader's own line and a gloss in words.
+- **Mistakes every checker knows, without declaring them** (``derived_mistakes``): the
+  reference is run again with one torch function changed, so a softmax, log_softmax or
+  logsumexp (or a sort, argsort or topk) over another axis, an exp without subtracting
+  the maximum and log(softmax) for log_softmax are named in any checker whose reference
+  calls them. A declared mistake is still named when the answer has nan exactly where
+  it gives 0 (a -inf fill on top of it), with a note saying so.
+- **Every softmax meets large scores**: ``generic_wrong_answers`` includes the reference
+  with an exp that does not subtract the maximum; the test of every checker requires it
+  to be refused, so each checker whose reference calls a softmax has a case whose scores
+  overflow float32's exp (above about 88.7).
+- **A wrong answer shows only its verdict and hint in Jupyter** (see ``ExerciseError``).
 
 ``probe=`` lets a checker compare what a function *does* rather than only what it
 returns (chapter 5 differentiates the reader's loss): the framework runs ``probe(fn)``
@@ -1452,13 +1469,26 @@ def generic_wrong_answers(spec: CheckSpec) -> list[GenericWrong]:
                                 "in place (numbers only)"))
     answers.append(from_output("no gradient", _map_first(_detached), r"gradient",
                                "no result carries a gradient"))
-    softmax = any(family == "softmax" for case in spec.cases
-                  for family, *_ in calls_of(reference, case))
+    calls = [c for case in spec.cases for c in calls_of(reference, case)]
+    softmax = [c for c in calls if c[0] == "softmax"]
     answers.append(GenericWrong(
         "softmax without max-subtraction",
         _run_patched(reference, "softmax", _naive) if softmax else None,
         r"nan|inf|overflow|maximum",
         "" if softmax else "the reference calls no softmax, log_softmax or logsumexp"))
+    for family, what in (("softmax", "softmax"), ("sort", "sort")):
+        mine = [c for c in calls if c[0] == family]
+        movable = any(ndim > 1 for *_, ndim in mine)
+
+        def before(name, d, ndim):  # the axis before the right one (the last for axis 0)
+            return (d - 1) % ndim if ndim > 1 else None
+
+        answers.append(GenericWrong(
+            f"{what} over another axis",
+            _run_patched(reference, family, _with_dim(before)) if movable else None,
+            r"wrong axis|over the \w+ axis|over the (queries|output steps|features)",
+            "" if movable else f"the reference calls no {what} over a tensor of two axes or "
+                               "more"))
     return answers
 
 
