@@ -56,6 +56,10 @@ def js_distance(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """p, q (..., S) distributions -> (...): sqrt(JS(p, q)) with logarithms base 2,
     JS = (KL(p || m) + KL(q || m)) / 2, m = (p + q) / 2; 0 for equal, 1 for disjoint."""
     _check_distributions(p, q)
+    return _js(p, q)
+
+
+def _js(p, q):
     m = (p + q) / 2
     js = (_kl2(p, m) + _kl2(q, m)) / 2
     return js.clamp(min=0).sqrt()
@@ -64,6 +68,10 @@ def js_distance(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 def tv_distance(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """p, q (..., C) -> (...): total variation distance, sum |p - q| / 2, in [0, 1]."""
     _check_distributions(p, q)
+    return _tv(p, q)
+
+
+def _tv(p, q):
     return (p - q).abs().sum(-1) / 2
 
 
@@ -140,8 +148,9 @@ def adversarial_attention(model: AttentionClassifier, tokens: torch.Tensor,
     opt = torch.optim.Adam([z], lr=lr)
     for _ in range(steps):
         new = z.softmax(-1)
-        moved = tv_distance(model.readout(x, new).softmax(-1), probs)
-        loss = (-js_distance(new, own) + penalty * (moved - eps).clamp(min=0)).sum()
+        # softmax outputs on both sides: distributions by construction, unchecked here
+        moved = _tv(model.readout(x, new).softmax(-1), probs)
+        loss = (-_js(new, own) + penalty * (moved - eps).clamp(min=0)).sum()
         opt.zero_grad()
         loss.backward()
         opt.step()
