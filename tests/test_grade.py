@@ -57,7 +57,6 @@ RIGHT = {
                   "    order = torch.sort(scores, dim=-1, descending=True, stable=True)\n"
                   "    return order.indices[..., :k]\n\n\ncheck_top_k_keys(my_top)",
 }
-STUB = "def my_top(Q, K, k):\n    raise NotImplementedError\n\n\ncheck_top_k_keys(my_top)"
 
 
 def _write(path: Path, *sources: str) -> Path:
@@ -212,19 +211,6 @@ def test_command_on_a_folder_with_bad_paths_exits_2_with_clear_messages(tmp_path
     assert "no such file or folder" in result.stderr
     assert "not a notebook (expected a .ipynb file or a folder)" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-def test_table_exit_code_1_when_some_exercise_did_not_pass(tmp_path):
-    nb = _write(tmp_path / "01_gina.ipynb", IMPORTS, RIGHT["safe_cosine"], STUB)
-    result = _grade_cli("--timeout", "120", str(nb))
-    assert result.returncode == 1, result.stdout + result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[0].split() == ["learner", "notebook", "exercise", "verdict", "points",
-                                "detail"]
-    assert any("safe_cosine" in line and "passed" in line for line in lines)
-    assert any("top_k_keys" in line and "not attempted" in line for line in lines)
-    assert lines[-1] == ("1 learner(s), 1 notebook(s) graded, 3 exercise(s): 1 passed, "
-                         "1 not attempted, 1 missing")
 
 
 @pytest.mark.parametrize("args", [[], ["--timeout", "0", "x.ipynb"],

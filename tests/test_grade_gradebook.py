@@ -139,7 +139,15 @@ def test_a_class_graded_side_by_side_with_roster_gradebook_and_feedback(tmp_path
     assert "Grader: ✗ bilinear scores: wrong" in page and "used W transposed" in page
     feedback = nbformat.read(out / "feedback" / "alice" / "01_vectors_and_similarity.ipynb", 4)
     assert "**3 of 3 points**" in feedback.cells[0].source
-    assert "3 learner(s)" not in done.stdout and "4 learner(s), 2 notebook(s) graded" in done.stdout
+    # The table printed: a row per learner and exercise, totals, and a count of verdicts.
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["learner", "notebook", "exercise", "verdict", "points",
+                                "detail"]
+    assert any(line.split()[:4] == ["alice", str(cls / "alice" / "01_vectors_and_similarity"
+                                                 ".ipynb"), "safe_cosine", "passed"]
+               for line in lines)
+    assert lines[-1] == ("4 learner(s), 2 notebook(s) graded, 28 exercise(s): 3 passed, "
+                         "1 wrong, 24 missing")
     assert "grading" in done.stderr and "dave" not in done.stderr  # dave is on the roster
 
 

@@ -264,39 +264,51 @@ def _run_checks(items: list[dict], workdir: Path, settings: Settings) -> dict[st
     """The verdicts of the saved answers, from a fresh checking process (see checks.py)."""
     spec = json.dumps({"exercises": items, "timeout": settings.exercise_timeout})
     wall = 300 + settings.exercise_timeout * len(items)  # imports, then every exercise
+    with sandbox.process_group(settings.limits) as group:
+        # -I: neither the working folder (where the learner's code could leave a torch.py)
+        # nor PYTHON* variables reach the checking process's imports.
+        cmd = sandbox.command(settings.limits, workdir,
+                              [sys.executable, "-I", "-m", "attnbook.grade.checks", spec],
+                              cpu_s=int(120 + settings.exercise_timeout * len(items)),
+                              group=group)
+        with subprocess.Popen(cmd, env=minimal_env(workdir), cwd=workdir,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              start_new_session=True) as process:
+            sandbox.LIVE["pgids"].add(process.pid)
+            try:
+                out, err = process.communicate(timeout=wall)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                out, err = b"", f"it ran past {wall:g} s".encode()
+            finally:
+                sandbox.LIVE["pgids"].discard(process.pid)
     try:
-        with sandbox.process_group(settings.limits) as group:
-            # -I: neither the working folder (where the learner's code could leave a
-            # torch.py) nor PYTHON* variables reach the checking process's imports.
-            cmd = sandbox.command(settings.limits, workdir,
-                                  [sys.executable, "-I", "-m", "attnbook.grade.checks", spec],
-                                  cpu_s=int(120 + settings.exercise_timeout * len(items)),
-                                  group=group)
-            with subprocess.Popen(cmd, env=minimal_env(workdir), cwd=workdir,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  start_new_session=True) as process:
-                sandbox.LIVE["pgids"].add(process.pid)
-                try:
-                    out, err = process.communicate(timeout=wall)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    raise
-                finally:
-                    sandbox.LIVE["pgids"].discard(process.pid)
-            done = subprocess.CompletedProcess(cmd, process.returncode, out, err)
-        verdicts = json.loads(done.stdout)
-        if not isinstance(verdicts, dict):
-            raise ValueError("not a JSON object")
-        return verdicts
-    except Exception as err:
-        tail = ""
-        if isinstance(err, subprocess.TimeoutExpired):
-            tail = f"it ran past {wall:g} s"
-        elif "done" in locals():
-            tail = _one_line(done.stderr.decode(errors="replace")[-500:]) or \
-                f"exit status {done.returncode}"
-        why = f"the grader's checking process failed: {tail or type(err).__name__}"
-        return {item["checker"]: {"status": ERROR, "detail": why} for item in items}
+        verdicts = json.loads(out)
+        if isinstance(verdicts, dict):
+            return verdicts
+    except ValueError:
+        pass
+    why = _one_line(err.decode(errors="replace")[-500:]) or f"exit status {process.returncode}"
+    return {item["checker"]: {"status": ERROR, "detail": "the grader's checking process "
+                                                         f"failed: {why}"} for item in items}
+
+
+def _verdict(name, fn, cells, checked, records, run, settings) -> tuple[str, str]:
+    """One exercise's (status, detail): from the grader's check of the saved answer, or
+    from the run when no answer was saved."""
+    if not cells:
+        return MISSING, f"no cell calls {name} (deleted?)"
+    if name in checked:
+        status, detail = str(checked[name].get("status")), str(checked[name].get("detail", ""))
+        if status not in STATUSES:
+            return ERROR, "the checking process gave no verdict"
+        return status, detail.removeprefix(f"✗ {_label(name, fn)}:").strip()
+    if name in records and records[name]["error"]:
+        return ERROR, f"the grader could not take the function out of the notebook: " \
+                      f"{records[name]['error']}"
+    if name in records:
+        return ERROR, "the function the notebook gave the checker was not saved"
+    return _verdict_without_answer(name, cells, run, run.nb, settings.limits)
 
 
 def _answers(folder: Path, checkers: dict) -> dict[str, dict]:
@@ -368,22 +380,7 @@ def grade(path: Path | str, settings: Settings | None = None, learner: str = "")
     rows = []
     for name, fn in checkers.items():
         exercise = name.removeprefix("check_")
-        if not calls[name]:
-            status, detail = MISSING, f"no cell calls {name} (deleted?)"
-        elif name in checked:
-            verdict = checked[name]
-            status, detail = str(verdict.get("status", ERROR)), str(verdict.get("detail", ""))
-            detail = detail.removeprefix(f"✗ {_label(name, fn)}:").strip()
-            if status not in STATUSES:
-                status, detail = ERROR, "the checking process gave no verdict"
-        elif name in records and records[name]["error"]:
-            status, detail = ERROR, ("the grader could not take the function out of the "
-                                     f"notebook: {records[name]['error']}")
-        elif name in records:
-            status, detail = ERROR, "the recorded answer is missing"
-        else:
-            status, detail = _verdict_without_answer(name, calls[name], run, run.nb,
-                                                     settings.limits)
+        status, detail = _verdict(name, fn, calls[name], checked, records, run, settings)
         worth = float(settings.points.get(exercise, 1))
         rows.append(Row(shown, exercise, status, _one_line(detail, 2000), learner,
                         chapter_of(fn), worth if status == PASSED else 0.0, worth))
