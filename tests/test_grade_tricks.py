@@ -147,3 +147,23 @@ def test_own_code_is_a_function_written_in_a_cell_that_does_not_use_the_checkers
 def test_cell_file_names_of_ipython_and_ipykernel(origin):
     own = _from_cell("f = lambda x: x\n", "f")
     assert not_own_code(own, origin) is None
+
+
+def test_an_answer_that_patches_the_checker_while_checked_is_not_graded(tmp_path):
+    """The crude attack on the grader itself: patch the checker from inside the answer."""
+    import cloudpickle
+
+    import attnbook.exercises.ch01 as ch01
+    from attnbook.grade.checks import ERROR, _in_child
+
+    patch = _from_cell(
+        "def my(Q, K_cols, W):\n"
+        "    import attnbook.exercises.checker as checker\n"
+        "    checker.make_compare = lambda *a, **k: (lambda got, expected: None)\n"
+        "    return Q\n", "my")
+    saved = tmp_path / "answer.pkl"
+    saved.write_bytes(cloudpickle.dumps(patch))
+    verdict = _in_child(ch01.check_bilinear_scores, str(saved), CELL, timeout=60)
+    assert verdict["status"] == ERROR, verdict
+    assert "changed the grader's code while it was checked (attnbook.exercises.checker." \
+           "make_compare)" in verdict["detail"]
